@@ -1,0 +1,15 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { type BerthConfig, ConfigModule } from '@berth/config';
+import { DatabaseModule } from '@berth/database';
+import { DistributionModule } from '@berth/distribution';
+import { StorageModule } from '@berth/storage';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: BerthConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), DistributionModule],
+    };
+  }
+}

@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+import type { INestApplication, LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import type { Server } from 'node:http';
+import { BerthConfig, type Environment } from '@berth/config';
+import { RegistryExceptionFilter, rewriteV2Path } from '@berth/distribution';
+import { AppModule } from './app.module.js';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+/** Builds the registry application from an environment (validated first); the caller listens. */
+export async function createRegistryApp(env: Environment = process.env): Promise<INestApplication> {
+  const config = new BerthConfig(env);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+    // Blob bodies stream into storage and manifests are read raw: no body parsing.
+    bodyParser: false,
+    logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
+  });
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
+    if (req.url.startsWith('/v2/')) req.url = rewriteV2Path(req.url);
+    next();
+  });
+  app.useGlobalFilters(new RegistryExceptionFilter());
+  // Large blobs over slow links take longer than Node's 5-minute default.
+  (app.getHttpServer() as Server).requestTimeout = 0;
+  return app;
+}

@@ -1,0 +1,36 @@
+import { BerthConfig, ConfigError } from './berth-config.js';
+
+describe('BerthConfig', () => {
+  it('applies defaults: port 5000, embedded database, filesystem storage under ./data', () => {
+    const config = new BerthConfig({});
+    expect(config.port).toBe(5000);
+    expect(config.database.url).toBeUndefined();
+    expect(config.storage.driver).toBe('filesystem');
+    expect(config.storage.root).toMatch(/data\/storage$/);
+    expect(config.manifestMaxBytes).toBe(4 * 1024 * 1024);
+  });
+
+  it('reads the environment', () => {
+    const config = new BerthConfig({
+      PORT: '6000',
+      DATABASE_URL: 'postgres://u@db:5432/berth',
+      STORAGE_DRIVER: 'inmemory',
+      PUBLIC_URL: 'https://registry.example.com/',
+    });
+    expect(config.port).toBe(6000);
+    expect(config.database.url).toBe('postgres://u@db:5432/berth');
+    expect(config.storage.driver).toBe('inmemory');
+    expect(config.publicUrl).toBe('https://registry.example.com');
+  });
+
+  it('names every invalid variable in one clear error', () => {
+    expect(() => new BerthConfig({ PORT: 'abc', STORAGE_DRIVER: 's4', DATABASE_URL: 'mysql://x' })).toThrow(ConfigError);
+    try {
+      new BerthConfig({ PORT: 'abc', STORAGE_DRIVER: 's4', DATABASE_URL: 'mysql://x' });
+    } catch (err) {
+      expect(err.message).toContain('PORT');
+      expect(err.message).toContain('STORAGE_DRIVER');
+      expect(err.message).toContain('DATABASE_URL');
+    }
+  });
+});

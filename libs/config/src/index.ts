@@ -1,0 +1,2 @@
+export * from './berth-config.js';
+export * from './config.module.js';

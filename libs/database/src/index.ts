@@ -1,0 +1,5 @@
+export * from './data-source-options.js';
+export * from './database.js';
+export * from './database.module.js';
+export * from './embedded-postgres.js';
+export * from './entities/index.js';

@@ -1,0 +1,61 @@
+import { Controller, Delete, Get, Head, HttpCode, Param, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { pipeline } from 'node:stream/promises';
+import { parseRange } from '../http/request-body.js';
+import { BlobService } from '../services/blob.service.js';
+
+@Controller('v2/:name/blobs')
+export class BlobController {
+  constructor(private readonly blobs: BlobService) {}
+
+  @Head(':digest')
+  async head(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
+    const blob = await this.blobs.stat(name, digest);
+    const redirect = await this.blobs.redirectUrl(digest, 'HEAD');
+    if (redirect) return this.redirect(res, redirect, digest);
+    res.writeHead(200, { ...blobHeaders(digest), 'Content-Length': blob.size });
+    res.end();
+  }
+
+  @Get(':digest')
+  async get(@Param('name') name: string, @Param('digest') digest: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const blob = await this.blobs.stat(name, digest);
+    const redirect = await this.blobs.redirectUrl(digest, 'GET');
+    if (redirect) return this.redirect(res, redirect, digest);
+    const range = parseRange(req.headers.range, blob.size);
+    const start = range?.start ?? 0;
+    const length = range ? range.end - range.start + 1 : blob.size;
+    const stream = await this.blobs.open(digest, start, length);
+    res.writeHead(range ? 206 : 200, {
+      ...blobHeaders(digest),
+      'Content-Length': length,
+      ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}` } : {}),
+    });
+    // Headers are gone: a storage failure now can only cut the connection.
+    await pipeline(stream, res).catch(() => res.destroy());
+  }
+
+  @Delete(':digest')
+  @HttpCode(202)
+  async delete(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
+    await this.blobs.delete(name, digest);
+    res.writeHead(202, { 'Docker-Content-Digest': digest, 'Content-Length': 0 });
+    res.end();
+  }
+
+  private redirect(res: Response, url: string, digest: string): void {
+    res.writeHead(307, { Location: url, 'Docker-Content-Digest': digest, 'Content-Length': 0 });
+    res.end();
+  }
+}
+
+function blobHeaders(digest: string): Record<string, string> {
+  return {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest,
+    ETag: `"${digest}"`,
+    'Accept-Ranges': 'bytes',
+    // Content-addressed: the bytes behind a digest never change.
+    'Cache-Control': 'max-age=31536000',
+  };
+}

@@ -1,0 +1,63 @@
+import { Controller, Delete, Get, Head, Param, Put, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { BerthConfig } from '@berth/config';
+import { readLimitedBody } from '../http/request-body.js';
+import { ManifestService, type StoredManifest } from '../services/manifest.service.js';
+import { location } from './location.js';
+
+@Controller('v2/:name/manifests')
+export class ManifestController {
+  constructor(
+    private readonly manifests: ManifestService,
+    private readonly config: BerthConfig,
+  ) {}
+
+  @Get(':reference')
+  async get(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const manifest = await this.manifests.get(name, reference);
+    this.send(req, res, manifest, true);
+  }
+
+  @Head(':reference')
+  async head(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const manifest = await this.manifests.get(name, reference);
+    this.send(req, res, manifest, false);
+  }
+
+  @Put(':reference')
+  async put(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const content = await readLimitedBody(req, this.config.manifestMaxBytes);
+    const result = await this.manifests.put(name, reference, content, req.headers['content-type']);
+    res.writeHead(201, {
+      Location: location(this.config, `/v2/${name}/manifests/${result.digest}`),
+      'Docker-Content-Digest': result.digest,
+      ...(result.subject ? { 'OCI-Subject': result.subject } : {}),
+      'Content-Length': 0,
+    });
+    res.end();
+  }
+
+  @Delete(':reference')
+  async delete(@Param('name') name: string, @Param('reference') reference: string, @Res() res: Response): Promise<void> {
+    await this.manifests.delete(name, reference);
+    res.writeHead(202, { 'Content-Length': 0 });
+    res.end();
+  }
+
+  private send(req: Request, res: Response, manifest: StoredManifest, withBody: boolean): void {
+    const etag = `"${manifest.digest}"`;
+    const headers = {
+      'Content-Type': manifest.mediaType,
+      'Docker-Content-Digest': manifest.digest,
+      ETag: etag,
+      'Content-Length': manifest.content.length,
+    };
+    if (req.headers['if-none-match']?.split(',').some((v) => v.trim() === etag)) {
+      res.writeHead(304, { ETag: etag, 'Docker-Content-Digest': manifest.digest });
+      res.end();
+      return;
+    }
+    res.writeHead(200, headers);
+    res.end(withBody ? manifest.content : undefined);
+  }
+}

@@ -1,0 +1,102 @@
+import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { BerthConfig } from '@berth/config';
+import { parseContentRange } from '../http/request-body.js';
+import { BlobService } from '../services/blob.service.js';
+import { UploadService, type UploadState } from '../services/upload.service.js';
+import { location } from './location.js';
+
+@Controller('v2/:name/blobs/uploads')
+export class UploadController {
+  constructor(
+    private readonly uploads: UploadService,
+    private readonly blobs: BlobService,
+    private readonly config: BerthConfig,
+  ) {}
+
+  /** Starts a session; or mounts from another repository; or, with `digest`, uploads in one request. */
+  @Post()
+  async start(
+    @Param('name') name: string,
+    @Query('digest') digest: string | undefined,
+    @Query('mount') mount: string | undefined,
+    @Query('from') from: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    if (mount && from && (await this.blobs.mount(name, mount, from))) {
+      req.resume();
+      return this.created(res, name, mount);
+    }
+    const upload = await this.uploads.start(name);
+    if (digest !== undefined && !mount) {
+      const stored = await this.uploads.complete(name, upload.id, digest, { body: req });
+      return this.created(res, name, stored);
+    }
+    req.resume();
+    this.accepted(res, upload);
+  }
+
+  @Get(':uuid')
+  async status(@Param('name') name: string, @Param('uuid') uuid: string, @Res() res: Response): Promise<void> {
+    const upload = await this.uploads.get(name, uuid);
+    res.writeHead(204, this.sessionHeaders(upload));
+    res.end();
+  }
+
+  @Patch(':uuid')
+  async append(@Param('name') name: string, @Param('uuid') uuid: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const range = parseContentRange(req.headers['content-range']);
+    const upload = await this.uploads.append(name, uuid, req, range);
+    this.accepted(res, upload);
+  }
+
+  @Put(':uuid')
+  async complete(
+    @Param('name') name: string,
+    @Param('uuid') uuid: string,
+    @Query('digest') digest: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const lastChunk = hasBody(req) ? { body: req, range: parseContentRange(req.headers['content-range']) } : undefined;
+    if (!lastChunk) req.resume();
+    const stored = await this.uploads.complete(name, uuid, digest, lastChunk);
+    this.created(res, name, stored);
+  }
+
+  @Delete(':uuid')
+  async cancel(@Param('name') name: string, @Param('uuid') uuid: string, @Res() res: Response): Promise<void> {
+    await this.uploads.cancel(name, uuid);
+    res.writeHead(204, { 'Content-Length': 0 });
+    res.end();
+  }
+
+  private accepted(res: Response, upload: UploadState): void {
+    res.writeHead(202, this.sessionHeaders(upload));
+    res.end();
+  }
+
+  private created(res: Response, name: string, digest: string): void {
+    res.writeHead(201, {
+      Location: location(this.config, `/v2/${name}/blobs/${digest}`),
+      'Docker-Content-Digest': digest,
+      'Content-Length': 0,
+    });
+    res.end();
+  }
+
+  private sessionHeaders(upload: UploadState): Record<string, string | number> {
+    return {
+      Location: location(this.config, `/v2/${upload.name}/blobs/uploads/${upload.id}`),
+      'Docker-Upload-UUID': upload.id,
+      // Inclusive range of bytes received, without `bytes=`: what docker and containerd parse.
+      Range: `0-${Math.max(upload.size - 1, 0)}`,
+      'Content-Length': 0,
+    };
+  }
+}
+
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}

@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { BaseController } from './controllers/base.controller.js';
+import { BlobController } from './controllers/blob.controller.js';
+import { ListingController } from './controllers/listing.controller.js';
+import { ManifestController } from './controllers/manifest.controller.js';
+import { ReferrerController } from './controllers/referrer.controller.js';
+import { UploadController } from './controllers/upload.controller.js';
+import { BlobService } from './services/blob.service.js';
+import { ListingService } from './services/listing.service.js';
+import { ManifestService } from './services/manifest.service.js';
+import { ReferrerService } from './services/referrer.service.js';
+import { RepositoryService } from './services/repository.service.js';
+import { UploadService } from './services/upload.service.js';
+
+/** The OCI Distribution API under /v2. */
+@Module({
+  // Upload routes come before blob routes: `blobs/uploads` must not be taken for a digest.
+  controllers: [BaseController, UploadController, BlobController, ManifestController, ListingController, ReferrerController],
+  providers: [RepositoryService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
+})
+export class DistributionModule {}

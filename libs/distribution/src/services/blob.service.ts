@@ -1,0 +1,80 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import { DataSource } from 'typeorm';
+import { RegistryError, assertRepositoryName, isRepositoryName, parseDigest } from '@berth/core';
+import { STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
+import { RepositoryService } from './repository.service.js';
+
+export interface BlobInfo {
+  digest: string;
+  size: number;
+}
+
+/** Blobs as seen through a repository: visible only where linked. */
+@Injectable()
+export class BlobService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly repositories: RepositoryService,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+  ) {}
+
+  /** The blob linked in `name`, else BLOB_UNKNOWN. */
+  async stat(name: string, digest: string): Promise<BlobInfo> {
+    assertRepositoryName(name);
+    parseDigest(digest);
+    const rows: { size: string }[] = await this.dataSource.query(
+      `SELECT b.size FROM repository_blobs rb
+         JOIN repositories r ON r.id = rb.repository_id
+         JOIN blobs b ON b.digest = rb.digest
+        WHERE r.name = $1 AND rb.digest = $2`,
+      [name, digest],
+    );
+    if (!rows.length) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
+    return { digest, size: Number(rows[0].size) };
+  }
+
+  /** A presigned URL where the driver offers one; null when Berth streams the bytes itself. */
+  redirectUrl(digest: string, method: 'GET' | 'HEAD'): Promise<string | null> {
+    return this.storage.redirectUrl(blobDataPath(digest), method);
+  }
+
+  open(digest: string, start: number, length: number): Promise<Readable> {
+    return this.storage.reader(blobDataPath(digest), start, length);
+  }
+
+  /** Unlinks the blob from the repository; its bytes go at the next garbage collection. */
+  async delete(name: string, digest: string): Promise<void> {
+    assertRepositoryName(name);
+    parseDigest(digest);
+    const [, count] = (await this.dataSource.query(
+      `DELETE FROM repository_blobs rb USING repositories r
+        WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2`,
+      [name, digest],
+    )) as [unknown, number];
+    if (!count) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
+  }
+
+  /**
+   * Links a blob that `from` has into `name` (cross-repository mount).
+   * Returns false when `from` does not have it, so the caller falls back to an upload.
+   */
+  async mount(name: string, digest: string, from: string): Promise<boolean> {
+    if (!isRepositoryName(from)) return false;
+    return this.dataSource.transaction(async (manager) => {
+      const sourceId = await this.repositories.findId(from, manager);
+      if (sourceId === undefined) return false;
+      const linked: unknown[] = await manager.query(
+        'SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2',
+        [sourceId, digest],
+      );
+      if (!linked.length) return false;
+      const targetId = await this.repositories.ensureId(name, manager);
+      await manager.query(
+        'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [targetId, digest],
+      );
+      return true;
+    });
+  }
+}

@@ -1,0 +1,167 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { type ParsedManifest, RegistryError, assertRepositoryName, digestOf, parseDigest, parseManifest, parseReference } from '@berth/core';
+import { RepositoryService } from './repository.service.js';
+
+export interface StoredManifest {
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+}
+
+export interface PutManifestResult {
+  digest: string;
+  subject?: string;
+}
+
+/** Manifests with their exact bytes, their references, and the tags that point at them. */
+@Injectable()
+export class ManifestService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly repositories: RepositoryService,
+  ) {}
+
+  async get(name: string, reference: string): Promise<StoredManifest> {
+    assertRepositoryName(name);
+    const ref = parseReference(reference);
+    const rows: { digest: string; media_type: string; content: Buffer }[] =
+      'tag' in ref
+        ? await this.dataSource.query(
+            `SELECT m.digest, m.media_type, m.content FROM tags t
+               JOIN repositories r ON r.id = t.repository_id
+               JOIN manifests m ON m.id = t.manifest_id
+              WHERE r.name = $1 AND t.name = $2`,
+            [name, ref.tag],
+          )
+        : await this.dataSource.query(
+            `SELECT m.digest, m.media_type, m.content FROM manifests m
+               JOIN repositories r ON r.id = m.repository_id
+              WHERE r.name = $1 AND m.digest = $2`,
+            [name, ref.digest],
+          );
+    if (!rows.length) throw await this.unknown(name, reference);
+    return { digest: rows[0].digest, mediaType: rows[0].media_type, content: rows[0].content };
+  }
+
+  /**
+   * Validates and stores a manifest, then points the tag at it, in one transaction.
+   * Every referenced blob must be linked in this repository and every child
+   * manifest present in it; a `subject` may point at a manifest not pushed yet.
+   */
+  async put(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+    assertRepositoryName(name);
+    const ref = parseReference(reference);
+    const manifest = parseManifest(content, contentType);
+    let digest = digestOf(content);
+    if ('digest' in ref) {
+      const { algorithm } = parseDigest(ref.digest);
+      digest = digestOf(content, algorithm);
+      if (digest !== ref.digest) {
+        throw new RegistryError('DIGEST_INVALID', `manifest digest ${digest} does not match ${ref.digest}`, { digest: ref.digest });
+      }
+    }
+    await this.dataSource.transaction(async (manager) => {
+      const repositoryId = await this.repositories.ensureId(name, manager);
+      await this.checkReferences(repositoryId, manifest, manager.query.bind(manager));
+      const inserted: { id: string }[] = await manager.query(
+        `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, content, subject_digest, annotations)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
+        [
+          repositoryId,
+          digest,
+          manifest.mediaType,
+          manifest.artifactType ?? null,
+          content.length,
+          content,
+          manifest.subject?.digest ?? null,
+          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+        ],
+      );
+      let manifestId: number;
+      if (inserted.length) {
+        manifestId = Number(inserted[0].id);
+        await this.insertReferences(manifestId, manifest, manager.query.bind(manager));
+      } else {
+        const existing: { id: string }[] = await manager.query(
+          'SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2',
+          [repositoryId, digest],
+        );
+        manifestId = Number(existing[0].id);
+      }
+      if ('tag' in ref) {
+        await manager.query(
+          `INSERT INTO tags (repository_id, name, manifest_id) VALUES ($1, $2, $3)
+           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
+           WHERE tags.manifest_id IS DISTINCT FROM EXCLUDED.manifest_id`,
+          [repositoryId, ref.tag, manifestId],
+        );
+      }
+    });
+    return { digest, subject: manifest.subject?.digest };
+  }
+
+  /** By digest: removes the manifest and every tag on it. By tag: removes only the tag. */
+  async delete(name: string, reference: string): Promise<void> {
+    assertRepositoryName(name);
+    const ref = parseReference(reference);
+    const [, count] = (
+      'tag' in ref
+        ? await this.dataSource.query(
+            'DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2',
+            [name, ref.tag],
+          )
+        : await this.dataSource.query(
+            'DELETE FROM manifests m USING repositories r WHERE r.id = m.repository_id AND r.name = $1 AND m.digest = $2',
+            [name, ref.digest],
+          )
+    ) as [unknown, number];
+    if (!count) throw await this.unknown(name, reference);
+  }
+
+  private async checkReferences(
+    repositoryId: number,
+    manifest: ParsedManifest,
+    query: (sql: string, params: unknown[]) => Promise<{ digest: string }[]>,
+  ): Promise<void> {
+    const missing = async (table: 'repository_blobs' | 'manifests', digests: string[]) => {
+      if (!digests.length) return undefined;
+      const found = await query(`SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2)`, [
+        repositoryId,
+        [...new Set(digests)],
+      ]);
+      const present = new Set(found.map((row) => row.digest));
+      return digests.find((d) => !present.has(d));
+    };
+    const blob = await missing('repository_blobs', manifest.blobs.map((d) => d.digest));
+    if (blob) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${blob} unknown to this repository`, { digest: blob });
+    const child = await missing('manifests', manifest.manifests.map((d) => d.digest));
+    if (child) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest ${child} unknown to this repository`, { digest: child });
+  }
+
+  private async insertReferences(
+    manifestId: number,
+    manifest: ParsedManifest,
+    query: (sql: string, params: unknown[]) => Promise<unknown>,
+  ): Promise<void> {
+    const refs = [
+      ...manifest.blobs.map((d) => ({ ...d, kind: 'blob' })),
+      ...manifest.manifests.map((d) => ({ ...d, kind: 'manifest' })),
+    ];
+    if (!refs.length) return;
+    await query(
+      `INSERT INTO manifest_references (manifest_id, digest, kind, size)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING`,
+      [manifestId, refs.map((r) => r.digest), refs.map((r) => r.kind), refs.map((r) => r.size)],
+    );
+  }
+
+  /** NAME_UNKNOWN when the repository itself is missing, else MANIFEST_UNKNOWN. */
+  private async unknown(name: string, reference: string): Promise<RegistryError> {
+    if ((await this.repositories.findId(name)) === undefined) {
+      return new RegistryError('NAME_UNKNOWN', `repository ${name} not known to registry`, { name });
+    }
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} unknown in ${name}`, { reference });
+  }
+}

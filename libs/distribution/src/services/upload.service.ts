@@ -1,0 +1,177 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { type Readable, Transform, pipeline } from 'node:stream';
+import { DataSource } from 'typeorm';
+import { Digester, type DigestAlgorithm, RegistryError, assertRepositoryName, parseDigest } from '@berth/core';
+import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
+import { KeyedLock } from './keyed-lock.js';
+import { RepositoryService } from './repository.service.js';
+import { UploadHashes } from './upload-hashes.js';
+
+export interface UploadState {
+  id: string;
+  name: string;
+  repositoryId: number;
+  /** Bytes received so far. */
+  size: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Upload sessions: bytes stream into a staging file in storage while being hashed;
+ * the session's size lives in Postgres, so any process can continue it. Completing
+ * moves the staging file to the content-addressed path and links the blob.
+ */
+@Injectable()
+export class UploadService {
+  private readonly hashes = new UploadHashes();
+  private readonly locks = new KeyedLock();
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly repositories: RepositoryService,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+  ) {}
+
+  async start(name: string): Promise<UploadState> {
+    const repositoryId = await this.repositories.ensureId(name);
+    const id = randomUUID();
+    await this.dataSource.query('INSERT INTO uploads (id, repository_id, size) VALUES ($1, $2, 0)', [id, repositoryId]);
+    return { id, name, repositoryId, size: 0 };
+  }
+
+  async get(name: string, id: string): Promise<UploadState> {
+    assertRepositoryName(name);
+    const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${id.slice(0, 64)} unknown`, { uuid: id.slice(0, 64) });
+    if (!UUID.test(id)) throw unknown();
+    const rows: { repository_id: string; size: string }[] = await this.dataSource.query(
+      `SELECT u.repository_id, u.size FROM uploads u JOIN repositories r ON r.id = u.repository_id
+        WHERE u.id = $1 AND r.name = $2`,
+      [id, name],
+    );
+    if (!rows.length) throw unknown();
+    return { id, name, repositoryId: Number(rows[0].repository_id), size: Number(rows[0].size) };
+  }
+
+  /**
+   * Appends a request body. With a Content-Range, it must start where the session
+   * ends (else 416) and its length must match what arrived. A body that fails half-way
+   * is not counted: the next write starts again from the recorded size.
+   */
+  async append(name: string, id: string, body: Readable, range?: { start: number; end: number }): Promise<UploadState> {
+    return this.locks.run(id, async () => {
+      const upload = await this.get(name, id);
+      if (range && range.start !== upload.size) {
+        body.resume();
+        throw new RegistryError('RANGE_INVALID', `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`, {
+          size: upload.size,
+        });
+      }
+      const digester = this.hashes.take(id, upload.size);
+      let written = 0;
+      const counting = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          written += chunk.length;
+          digester?.update(chunk);
+          done(null, chunk);
+        },
+      });
+      const writer = await this.storage.writer(uploadDataPath(id), upload.size);
+      await writer.write(pipeline(body, counting, () => undefined));
+      if (range && written !== range.end - range.start + 1) {
+        throw new RegistryError('RANGE_INVALID', `Content-Range announced ${range.end - range.start + 1} bytes, received ${written}`, {
+          size: upload.size,
+        });
+      }
+      await writer.commit();
+      const size = upload.size + written;
+      const [, updated] = (await this.dataSource.query(
+        'UPDATE uploads SET size = $1, updated_at = now() WHERE id = $2 AND size = $3',
+        [size, id, upload.size],
+      )) as [unknown, number];
+      if (!updated) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was changed by a concurrent request', { uuid: id });
+      if (digester) this.hashes.keep(id, digester);
+      return { ...upload, size };
+    });
+  }
+
+  /**
+   * Finishes the session: appends the optional last chunk, checks the digest, then
+   * stores the blob once and links it. A wrong digest discards the session: nothing
+   * of it becomes visible.
+   */
+  async complete(
+    name: string,
+    id: string,
+    expectedDigest: string | undefined,
+    lastChunk?: { body: Readable; range?: { start: number; end: number } },
+  ): Promise<string> {
+    let digest: string;
+    let algorithm: DigestAlgorithm;
+    try {
+      ({ digest, algorithm } = parseDigest(expectedDigest));
+    } catch (err) {
+      lastChunk?.body.resume();
+      throw err;
+    }
+    const upload = lastChunk ? await this.append(name, id, lastChunk.body, lastChunk.range) : await this.get(name, id);
+    return this.locks.run(id, async () => {
+      const actual = await this.digestOf(upload, algorithm);
+      if (actual !== digest) {
+        await this.discard(id);
+        throw new RegistryError('DIGEST_INVALID', `digest ${digest} does not match the uploaded content (${actual})`, {
+          expected: digest,
+          actual,
+        });
+      }
+      await this.storeBlob(upload, digest);
+      return digest;
+    });
+  }
+
+  async cancel(name: string, id: string): Promise<void> {
+    await this.get(name, id);
+    await this.discard(id);
+  }
+
+  private async digestOf(upload: UploadState, algorithm: DigestAlgorithm): Promise<string> {
+    const running = algorithm === 'sha256' ? this.hashes.take(upload.id, upload.size) : undefined;
+    if (running) return running.peek();
+    if (upload.size === 0) return new Digester(algorithm).peek();
+    // Resumed elsewhere (or sha512): one streaming pass over the staged bytes.
+    const digester = new Digester(algorithm);
+    for await (const chunk of await this.storage.reader(uploadDataPath(upload.id), 0, upload.size)) {
+      digester.update(chunk as Buffer);
+    }
+    return digester.peek();
+  }
+
+  private async storeBlob(upload: UploadState, digest: string): Promise<void> {
+    const known: unknown[] = await this.dataSource.query('SELECT 1 FROM blobs WHERE digest = $1', [digest]);
+    if (!known.length) {
+      if (upload.size === 0) {
+        const writer = await this.storage.writer(uploadDataPath(upload.id), 0);
+        await writer.commit();
+      }
+      // Concurrent completions of one digest all rename identical bytes onto one path: safe.
+      await this.storage.move(uploadDataPath(upload.id), blobDataPath(digest));
+    }
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING', [digest, upload.size]);
+      await manager.query(
+        'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+        [upload.repositoryId, digest],
+      );
+      await manager.query('DELETE FROM uploads WHERE id = $1', [upload.id]);
+    });
+    this.hashes.forget(upload.id);
+    await this.storage.delete(uploadDir(upload.id));
+  }
+
+  private async discard(id: string): Promise<void> {
+    this.hashes.forget(id);
+    await this.dataSource.query('DELETE FROM uploads WHERE id = $1', [id]);
+    await this.storage.delete(uploadDir(id));
+  }
+}

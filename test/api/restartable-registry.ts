@@ -1,0 +1,84 @@
+/**
+ * A Berth instance that can be stopped and started again on the SAME Postgres database
+ * and data directory, to check that state (upload sessions, ...) survives a restart.
+ * startRegistry() cannot do this: every call creates a fresh database and directory.
+ * Only usable in-process (never with E2E_REGISTRY_URL).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { TEST_DATABASE_URL } from '../support/registry.js';
+
+interface App {
+  listen(port: number, host: string): Promise<unknown>;
+  getHttpServer(): { address(): AddressInfo | string | null };
+  close(): Promise<void>;
+}
+
+export interface RestartableRegistry {
+  /** Base URL of the running instance (the port may change on restart). */
+  readonly url: string;
+  readonly dataDir: string;
+  /** Closes the running instance and starts a new one on the same database and data dir. */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function startRestartableRegistry(): Promise<RestartableRegistry> {
+  if (process.env.E2E_REGISTRY_URL) throw new Error('startRestartableRegistry needs the in-process registry');
+  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
+  await adminQuery(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(TEST_DATABASE_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const dataDir = await mkdtemp(join(tmpdir(), 'berth-restart-'));
+  const env = {
+    PORT: '0',
+    DATA_DIR: dataDir,
+    STORAGE_DRIVER: 'filesystem',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: dbUrl.toString(),
+  };
+
+  let app: App | undefined;
+  let url = '';
+  const boot = async () => {
+    const { createRegistryApp } = (await import('../../apps/registry/src/bootstrap.js')) as {
+      createRegistryApp(env: Record<string, string>): Promise<App>;
+    };
+    app = await createRegistryApp({ ...env });
+    await app.listen(0, '127.0.0.1');
+    const { port } = app.getHttpServer().address() as AddressInfo;
+    url = `http://127.0.0.1:${port}`;
+  };
+
+  await boot();
+  return {
+    get url() {
+      return url;
+    },
+    dataDir,
+    restart: async () => {
+      await app?.close();
+      app = undefined;
+      await boot();
+    },
+    close: async () => {
+      await app?.close();
+      await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/** The small OCI images of step 4, generated once so every target gets identical bytes. */
+import { randomBytes } from 'node:crypto';
+import { sha256, smallBlob, type SmallBlob } from './blob-data.js';
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
+const OCI_LAYER = 'application/vnd.oci.image.layer.v1.tar+gzip';
+
+/** What a pulling client would send: every manifest type we can take. */
+export const MANIFEST_ACCEPT = [
+  OCI_MANIFEST,
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+export interface SmallImage {
+  tag: string;
+  config: SmallBlob;
+  layers: SmallBlob[];
+  manifest: Buffer;
+  manifestDigest: string;
+}
+
+export function makeSmallImage(index: number, layerBytes: number): SmallImage {
+  // Random layers: the server stores them as-is; they need not be real tarballs.
+  const layers = [smallBlob(randomBytes(layerBytes)), smallBlob(randomBytes(layerBytes))];
+  const config = smallBlob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: { Labels: { 'org.berth.bench.index': String(index) } },
+        rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+      }),
+    ),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.bytes.length },
+      layers: layers.map((l) => ({ mediaType: OCI_LAYER, digest: l.digest, size: l.bytes.length })),
+    }),
+  );
+  return { tag: `v${index}`, config, layers, manifest, manifestDigest: sha256(manifest) };
+}
+
+export function makeSmallImages(count: number, layerBytes: number): SmallImage[] {
+  return Array.from({ length: count }, (_, i) => makeSmallImage(i, layerBytes));
+}

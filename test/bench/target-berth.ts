@@ -1,0 +1,119 @@
+/** Builds and starts Berth (dist/apps/registry/src/main.js) as a child process. */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import pg from 'pg';
+import { errorMessage, type Scope } from './cleanup.js';
+import type { BenchConfig } from './config.js';
+import { freePort, startServer, waitForRegistry } from './server-process.js';
+import type { RunningTarget } from './target.js';
+
+/** Migrations and an embedded database may make the first start slow. */
+const STARTUP_TIMEOUT_MS = 60_000;
+
+export function berthVersion(config: BenchConfig): string {
+  const pkg = JSON.parse(readFileSync(join(config.repoRoot, 'package.json'), 'utf8')) as { version?: string };
+  return pkg.version ?? 'unknown';
+}
+
+/** Runs `npm run build` so the bench always measures the current source. */
+async function buildBerth(config: BenchConfig): Promise<void> {
+  console.log('  building Berth (npm run build; BENCH_SKIP_BUILD=1 skips this)…');
+  const started = performance.now();
+  let output = '';
+  const code = await new Promise<number | null>((resolveCode) => {
+    const child = spawn('npm', ['run', 'build'], { cwd: config.repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-8_000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    child.once('error', (err) => {
+      output += `\n${err.message}`;
+      resolveCode(null);
+    });
+    child.once('exit', resolveCode);
+  });
+  if (code !== 0) {
+    const tail = output.trim().split('\n').slice(-30).join('\n    ');
+    throw new Error(`Berth build failed (npm run build exited ${code}):\n    ${tail}`);
+  }
+  console.log(`  build done in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+async function withAdminClient<T>(config: BenchConfig, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: config.adminDatabaseUrl, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new Error(
+      `cannot connect to Postgres at ${redact(config.adminDatabaseUrl)} (${errorMessage(err)}); ` +
+        'set BENCH_DATABASE_URL, or BENCH_EMBEDDED=1 to use the embedded database',
+    );
+  }
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A fresh database per run, so Berth starts from empty tables; dropped in cleanup. */
+async function createDatabase(config: BenchConfig, scope: Scope): Promise<{ name: string; url: string }> {
+  const name = `berth_bench_${randomBytes(6).toString('hex')}`;
+  await withAdminClient(config, (client) => client.query(`CREATE DATABASE ${name}`));
+  scope.defer(`drop database ${name}`, async () => {
+    // FORCE: a pool connection the server did not close must not block the drop.
+    await withAdminClient(config, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  });
+  const url = new URL(config.adminDatabaseUrl);
+  url.pathname = `/${name}`;
+  return { name, url: url.toString() };
+}
+
+export async function startBerth(config: BenchConfig, scope: Scope): Promise<RunningTarget> {
+  if (!config.skipBuild) await buildBerth(config);
+  if (!existsSync(config.berthMain)) {
+    throw new Error(
+      `Berth is not built: ${relative(config.repoRoot, config.berthMain)} does not exist ` +
+        '(run `npm run build`, or drop BENCH_SKIP_BUILD)',
+    );
+  }
+
+  const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-data-'));
+  scope.defer('remove Berth DATA_DIR', () => rm(dataDir, { recursive: true, force: true }));
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(await freePort()),
+    DATA_DIR: dataDir,
+    STORAGE_DRIVER: 'filesystem',
+    LOG_LEVEL: 'warn',
+  };
+  const notes = ['filesystem storage, no auth'];
+  if (config.embedded) {
+    // An inherited DATABASE_URL would silently point Berth at a real server.
+    delete env.DATABASE_URL;
+    notes.push('database: embedded (BENCH_EMBEDDED=1)');
+  } else {
+    const db = await createDatabase(config, scope);
+    env.DATABASE_URL = db.url;
+    notes.push(`database: Postgres, fresh database ${db.name}`);
+  }
+
+  const server = startServer(scope, 'Berth', process.execPath, [config.berthMain], { env, cwd: config.repoRoot });
+  const baseUrl = `http://127.0.0.1:${env.PORT}`;
+  await waitForRegistry(server, baseUrl, STARTUP_TIMEOUT_MS);
+
+  const version = berthVersion(config);
+  return { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes };
+}

@@ -1,0 +1,13 @@
+import type { TargetName } from './config.js';
+import type { ServerProcess } from './server-process.js';
+
+/** A registry under test, started and answering GET /v2/. */
+export interface RunningTarget {
+  name: TargetName;
+  label: string;
+  version: string;
+  baseUrl: string;
+  server: ServerProcess;
+  /** Set-up facts printed with the results (cache mode, database, …). */
+  notes: string[];
+}
