@@ -91,7 +91,8 @@ export function loadConfig(): BenchConfig {
     distributionBin: process.env.BENCH_DISTRIBUTION_BIN || '/usr/bin/docker-registry',
     distributionCache: parseCache(process.env.BENCH_DISTRIBUTION_CACHE),
     repoRoot,
-    berthMain: join(repoRoot, 'dist', 'apps', 'registry', 'src', 'main.js'),
+    // Override only to exercise the harness against a stand-in server.
+    berthMain: process.env.BENCH_BERTH_MAIN || join(repoRoot, 'dist', 'apps', 'registry', 'src', 'main.js'),
     resultsFile: join(benchDir, 'results', 'latest.json'),
   };
 }

@@ -128,6 +128,8 @@ export async function waitForRegistry(server: ServerProcess, baseUrl: string, ti
 function formatTail(server: ServerProcess): string {
   const tail = server.outputTail();
   if (!tail) return ' (no output)';
-  const lines = tail.split('\n').slice(-25).join('\n    ');
+  // Strip ANSI colours (Nest's logger) so the message reads cleanly in any terminal or log file.
+  const plain = tail.replace(/\x1b\[[0-9;]*m/g, '');
+  const lines = plain.split('\n').slice(-25).join('\n    ');
   return `\n  last output:\n    ${lines}`;
 }
