@@ -73,6 +73,17 @@ describe.skipIf(!available)('tags list and catalog', () => {
       expect(seen).toEqual(lexical);
     });
 
+    berthOnly('no Link header when nothing remains (n equal to or above the count)', async () => {
+      for (const n of [lexical.length, lexical.length + 5]) {
+        const res = await ctx.c.get(`/v2/${repo}/tags/list?n=${n}`);
+        expect(res.json().tags).toEqual(lexical);
+        expect(res.headers.get('link'), `n=${n}`).toBeNull();
+      }
+      const tail = await ctx.c.get(`/v2/${repo}/tags/list?n=2&last=${lexical[lexical.length - 3]}`);
+      expect(tail.json().tags).toEqual(lexical.slice(-2));
+      expect(tail.headers.get('link')).toBeNull();
+    });
+
     berthOnly('last without n starts after the given tag', async () => {
       const res = await ctx.c.get(`/v2/${repo}/tags/list?last=b`);
       expect(res.status).toBe(200);

@@ -35,6 +35,8 @@ export class RegistryError extends Error {
     readonly code: ErrorCode,
     message?: string,
     readonly detail?: unknown,
+    /** Response headers the error needs, such as Content-Range with a 416. */
+    readonly headers?: Record<string, string>,
   ) {
     super(message ?? ERROR_CODES[code].message);
     this.name = 'RegistryError';

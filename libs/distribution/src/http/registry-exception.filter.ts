@@ -14,7 +14,9 @@ export class RegistryExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
-    res.status(error.status).type('application/json').send(JSON.stringify(error.toBody()));
+    const body = JSON.stringify(error.toBody());
+    res.writeHead(error.status, { ...error.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+    res.end(body);
   }
 
   private toRegistryError(exception: unknown): RegistryError {

@@ -54,5 +54,5 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 function rangeNotSatisfiable(size: number, header: string): RegistryError {
-  return new RegistryError('RANGE_INVALID', `range not satisfiable: ${header}`, { size });
+  return new RegistryError('RANGE_INVALID', `range not satisfiable: ${header}`, { size }, { 'Content-Range': `bytes */${size}` });
 }

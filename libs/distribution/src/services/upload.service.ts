@@ -64,9 +64,12 @@ export class UploadService {
       const upload = await this.get(name, id);
       if (range && range.start !== upload.size) {
         body.resume();
-        throw new RegistryError('RANGE_INVALID', `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`, {
-          size: upload.size,
-        });
+        throw new RegistryError(
+          'RANGE_INVALID',
+          `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`,
+          { size: upload.size },
+          { Range: `0-${Math.max(upload.size - 1, 0)}`, 'Docker-Upload-UUID': id },
+        );
       }
       const digester = this.hashes.take(id, upload.size);
       let written = 0;
