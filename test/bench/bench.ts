@@ -3,8 +3,8 @@
  * one server at a time. See test/bench/README.md.
  */
 import { cpus, totalmem, release } from 'node:os';
-import { cleanupAndExit, errorMessage, installSignalHandlers, Scope } from './cleanup.js';
-import { distributionInstalled, loadConfig, MiB, type BenchConfig, type TargetName } from './config.js';
+import { cleanupAndExit, errorMessage, installSignalHandlers, isInterrupted, Scope } from './cleanup.js';
+import { BenchConfigError, distributionInstalled, loadConfig, MiB, type BenchConfig, type TargetName } from './config.js';
 import { printTable, writeJson, type MachineInfo, type TargetResult } from './report.js';
 import { berthVersion, startBerth } from './target-berth.js';
 import { distributionVersion, startDistribution } from './target-distribution.js';
@@ -46,7 +46,7 @@ async function benchTarget(name: TargetName, config: BenchConfig, data: Workload
     const figures = await runWorkload(target, config, data, (line) => console.log(`  ${line}`));
     return { name, status: 'ok', label: target.label, notes: target.notes, figures };
   } catch (err) {
-    const error = errorMessage(err);
+    const error = isInterrupted() ? 'interrupted' : errorMessage(err);
     console.error(`  FAILED: ${error}`);
     return { name, status: 'failed', label: target?.label ?? fallbackLabel, notes: target?.notes ?? [], error };
   } finally {
@@ -72,7 +72,12 @@ async function main(): Promise<number> {
   );
 
   const results: TargetResult[] = [];
-  for (const name of config.targets) results.push(await benchTarget(name, config, data));
+  for (const name of config.targets) {
+    if (isInterrupted()) break;
+    results.push(await benchTarget(name, config, data));
+  }
+  // An interrupted run has no meaningful figures: do not overwrite latest.json with them.
+  if (isInterrupted()) return 130;
 
   printTable(config, results);
   await writeJson(config, machine, results, startedAt);
@@ -82,7 +87,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => cleanupAndExit(code),
   (err) => {
-    console.error(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    const detail = err instanceof BenchConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    console.error(`bench failed: ${detail}`);
     return cleanupAndExit(1);
   },
 );

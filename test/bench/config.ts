@@ -34,12 +34,15 @@ export interface BenchConfig {
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 
+/** A mistake in the BENCH_* environment: reported as one line, without a stack. */
+export class BenchConfigError extends Error {}
+
 function intEnv(name: string, fallback: number, min: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) {
-    throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+    throw new BenchConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
   }
   return value;
 }
@@ -55,17 +58,17 @@ function parseTargets(raw: string | undefined): TargetName[] {
     .filter(Boolean);
   for (const name of names) {
     if (name !== 'berth' && name !== 'distribution') {
-      throw new Error(`BENCH_TARGETS: unknown target "${name}" (use berth,distribution)`);
+      throw new BenchConfigError(`BENCH_TARGETS: unknown target "${name}" (use berth,distribution)`);
     }
   }
-  if (names.length === 0) throw new Error('BENCH_TARGETS selects no target');
+  if (names.length === 0) throw new BenchConfigError('BENCH_TARGETS selects no target');
   return [...new Set(names)] as TargetName[];
 }
 
 function parseCache(raw: string | undefined): DistributionCache {
   const value = (raw ?? 'inmemory').toLowerCase();
   if (value !== 'inmemory' && value !== 'none') {
-    throw new Error(`BENCH_DISTRIBUTION_CACHE must be "inmemory" or "none", got "${raw}"`);
+    throw new BenchConfigError(`BENCH_DISTRIBUTION_CACHE must be "inmemory" or "none", got "${raw}"`);
   }
   return value;
 }

@@ -120,7 +120,8 @@ export async function waitForRegistry(server: ServerProcess, baseUrl: string, ti
   }
   throw new Error(
     `${server.label} did not answer GET ${baseUrl}/v2/ with a status < 500 within ${timeoutMs / 1000}s ` +
-      `(last: ${lastProblem}). Does it listen on the PORT it was given?` +
+      `(last: ${lastProblem}).` +
+      (lastProblem.includes('ECONNREFUSED') ? ' Does it listen on the PORT it was given?' : '') +
       formatTail(server),
   );
 }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import pg from 'pg';
-import { errorMessage, type Scope } from './cleanup.js';
+import { errorMessage, trackChild, type Scope } from './cleanup.js';
 import type { BenchConfig } from './config.js';
 import { freePort, startServer, waitForRegistry } from './server-process.js';
 import type { RunningTarget } from './target.js';
@@ -26,6 +26,7 @@ async function buildBerth(config: BenchConfig): Promise<void> {
   let output = '';
   const code = await new Promise<number | null>((resolveCode) => {
     const child = spawn('npm', ['run', 'build'], { cwd: config.repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    trackChild(child); // so an interrupted run does not leave a compiler behind
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-8_000);
     };
@@ -90,7 +91,7 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
   }
 
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-data-'));
-  scope.defer('remove Berth DATA_DIR', () => rm(dataDir, { recursive: true, force: true }));
+  scope.defer('remove Berth DATA_DIR', () => rm(dataDir, { recursive: true, force: true, maxRetries: 3 }));
 
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -52,7 +52,7 @@ function configYaml(rootDir: string, port: number, cache: BenchConfig['distribut
 
 export async function startDistribution(config: BenchConfig, scope: Scope): Promise<RunningTarget> {
   const workDir = await mkdtemp(join(tmpdir(), 'berth-bench-distribution-'));
-  scope.defer('remove Distribution temp dir', () => rm(workDir, { recursive: true, force: true }));
+  scope.defer('remove Distribution temp dir', () => rm(workDir, { recursive: true, force: true, maxRetries: 3 }));
   const rootDir = join(workDir, 'storage');
   await mkdir(rootDir);
 

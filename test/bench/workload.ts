@@ -119,6 +119,9 @@ async function manifestLoad(target: RunningTarget, config: BenchConfig, images: 
     connections: config.manifestConnections,
     duration: config.manifestDurationSec,
     headers: { accept: MANIFEST_ACCEPT },
+    // Socket errors (not HTTP statuses) in the thousands mean the server is
+    // gone: stop rather than hammer a dead port for the rest of the duration.
+    bailout: 1000,
     // Round-robin over the tags, so one hot tag cannot sit in a tiny cache.
     requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length] }) }],
   });
