@@ -357,6 +357,33 @@ describe.skipIf(!available)('manifests', () => {
     });
   });
 
+  describe('concurrency', () => {
+    it('concurrent pushes of different manifests to one tag all succeed and the tag ends on one of them', async () => {
+      const repo = `${prefix}/race`;
+      const images = Array.from({ length: 8 }, () => buildImage({ layers: 1 }));
+      for (const image of images) for (const b of image.blobs) await ctx.c.pushBlob(repo, b);
+      const results = await Promise.all(images.map((image) => ctx.c.pushManifest(repo, 'latest', image.manifestBytes, image.mediaType)));
+      expect(results.map((r) => r.status)).toEqual(images.map(() => 201));
+      const current = await ctx.c.get(`/v2/${repo}/manifests/latest`, { headers: { Accept: ACCEPT_MANIFESTS } });
+      expect(images.map((i) => i.digest)).toContain(current.headers.get('docker-content-digest'));
+      expect(await tagsOf(repo)).toEqual(['latest']);
+    });
+
+    it('the same manifest pushed concurrently under several tags is stored once and every tag resolves to it', async () => {
+      const repo = `${prefix}/same`;
+      const image = buildImage({ layers: 1 });
+      for (const b of image.blobs) await ctx.c.pushBlob(repo, b);
+      const tags = ['a', 'b', 'c', 'd', 'e'];
+      const results = await Promise.all(tags.map((t) => ctx.c.pushManifest(repo, t, image.manifestBytes, image.mediaType)));
+      expect(results.map((r) => r.status)).toEqual(tags.map(() => 201));
+      for (const t of tags) {
+        const res = await ctx.c.get(`/v2/${repo}/manifests/${t}`, { headers: { Accept: ACCEPT_MANIFESTS } });
+        expect(res.headers.get('docker-content-digest')).toBe(image.digest);
+      }
+      expect(await tagsOf(repo)).toEqual(tags);
+    });
+  });
+
   describe('deletion', () => {
     it('DELETE by digest → 202; the manifest and all its tags are gone', async () => {
       const r = `${prefix}/del-digest`;

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { describe, expect, it } from 'vitest';
 import {
   berthOnly,
@@ -364,6 +365,43 @@ describe.skipIf(!available)('blob uploads', () => {
       const digest = sha256(data);
       const results = await Promise.all(Array.from({ length: 5 }, () => ctx.c.pushBlob(r, data)));
       expect(results).toEqual(Array(5).fill(digest));
+      await expectBlob(r, digest, data);
+    });
+  });
+
+  describe('interrupted requests', () => {
+    berthOnly('a PATCH cut off mid-body counts nothing; retrying the chunk completes the blob', async () => {
+      const r = `${prefix}/interrupted`;
+      const data = randomBlob(3 * 1024 * 1024);
+      const digest = sha256(data);
+      let location = await ctx.c.startUpload(r);
+      location = expectInProgress(
+        await ctx.c.patch(location, { headers: { ...octet, 'Content-Range': `0-${1024 * 1024 - 1}` }, body: data.subarray(0, 1024 * 1024) }),
+        1024 * 1024,
+      );
+
+      // Announce the second MiB, send half of it, then drop the connection.
+      await new Promise<void>((resolve) => {
+        const req = http.request(location, {
+          method: 'PATCH',
+          headers: { ...octet, 'Content-Range': `${1024 * 1024}-${2 * 1024 * 1024 - 1}`, 'Content-Length': 1024 * 1024 },
+        });
+        req.on('error', () => resolve());
+        req.on('close', () => resolve());
+        req.write(data.subarray(1024 * 1024, 1024 * 1024 + 512 * 1024), () => setTimeout(() => req.destroy(), 100));
+      });
+
+      const status = await ctx.c.get(location);
+      expect(status.status).toBe(204);
+      expect(status.headers.get('range')).toBe(`0-${1024 * 1024 - 1}`);
+      location = expectInProgress(
+        await ctx.c.patch(location, {
+          headers: { ...octet, 'Content-Range': `${1024 * 1024}-${2 * 1024 * 1024 - 1}` },
+          body: data.subarray(1024 * 1024, 2 * 1024 * 1024),
+        }),
+        2 * 1024 * 1024,
+      );
+      expectCreated(await ctx.c.put(withQuery(location, { digest }), { headers: octet, body: data.subarray(2 * 1024 * 1024) }), r, digest);
       await expectBlob(r, digest, data);
     });
   });

@@ -1,5 +1,5 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { RegistryError } from '@berth/core';
 
 /** Renders every error as the distribution spec's `{"errors":[…]}` body with the code's status. */
@@ -8,12 +8,15 @@ export class RegistryExceptionFilter implements ExceptionFilter {
   private readonly logger = new Logger('Registry');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    const error = this.toRegistryError(exception);
-    if (res.headersSent) {
+    const http = host.switchToHttp();
+    const req = http.getRequest<Request>();
+    const res = http.getResponse<Response>();
+    // A client that went away mid-request is not a server error: nothing to answer, nothing to log.
+    if (req.socket.destroyed || res.headersSent) {
       res.destroy();
       return;
     }
+    const error = this.toRegistryError(exception);
     const body = JSON.stringify(error.toBody());
     res.writeHead(error.status, { ...error.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
     res.end(body);
