@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 
-const port = z.coerce.number().int().min(0).max(65535);
+const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int().min(0).max(65535, 'must be a port number (0-65535)');
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
 
 /** Every environment variable Berth reads, with defaults; the only place that knows their names. */
@@ -17,10 +17,10 @@ const environmentSchema = z.object({
     (v) => (v === '' ? undefined : v),
     z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   ),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATABASE_POOL_SIZE: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10),
   STORAGE_DRIVER: z.enum(['filesystem', 'inmemory']).default('filesystem'),
   STORAGE_ROOT: optionalString,
-  MANIFEST_MAX_BYTES: z.coerce.number().int().min(1024).default(4 * 1024 * 1024),
+  MANIFEST_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int().min(1024).default(4 * 1024 * 1024),
 });
 
 export type Environment = Record<string, string | undefined>;
