@@ -1,4 +1,6 @@
+import { readdir } from 'node:fs/promises';
 import http from 'node:http';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   berthOnly,
@@ -96,10 +98,21 @@ describe.skipIf(!available)('blob uploads', () => {
     berthOnly('single POST ?digest= whose body does not match → 400 DIGEST_INVALID, nothing stored', async () => {
       const data = randomBlob(302);
       const claimed = sha256(randomBlob(302));
+      const staging = () => readdir(join(ctx.registry.dataDir, 'storage', 'uploads')).catch(() => []);
+      const before = await staging();
       const res = await ctx.c.post(`/v2/${repo}/blobs/uploads/?digest=${claimed}`, { headers: octet, body: data });
       expectError(res, 400, 'DIGEST_INVALID');
       await expectNoBlob(repo, claimed);
       await expectNoBlob(repo, sha256(data));
+      // No staging file is left behind either.
+      expect(await staging()).toEqual(before);
+    });
+
+    it('single POST ?digest= without a body opens a normal session (202)', async () => {
+      const data = randomBlob(303);
+      const digest = sha256(data);
+      const location = expectInProgress(await ctx.c.post(`/v2/${repo}/blobs/uploads/?digest=${digest}`), 0);
+      expectCreated(await ctx.c.put(withQuery(location, { digest }), { headers: octet, body: data }), repo, digest);
     });
 
     it('PUT with a digest that does not match → 400 DIGEST_INVALID and nothing is visible', async () => {

@@ -14,7 +14,7 @@ export class UploadController {
     private readonly config: BerthConfig,
   ) {}
 
-  /** Starts a session; or mounts from another repository; or, with `digest`, uploads in one request. */
+  /** Starts a session; or mounts from another repository; or, with `digest` and a body, uploads in one request. */
   @Post()
   async start(
     @Param('name') name: string,
@@ -28,13 +28,12 @@ export class UploadController {
       req.resume();
       return this.created(res, name, mount);
     }
-    const upload = await this.uploads.start(name);
-    if (digest !== undefined && !mount) {
-      const stored = await this.uploads.complete(name, upload.id, digest, { body: req });
-      return this.created(res, name, stored);
+    // With a body, `?digest=` is a whole upload; without one, clients expect a session.
+    if (digest !== undefined && !mount && hasBody(req)) {
+      return this.created(res, name, await this.uploads.uploadWhole(name, digest, req));
     }
     req.resume();
-    this.accepted(res, upload);
+    this.accepted(res, await this.uploads.start(name));
   }
 
   @Get(':uuid')

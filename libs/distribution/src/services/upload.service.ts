@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { type Readable, Transform, pipeline } from 'node:stream';
+import { type Readable, pipeline } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { Digester, type DigestAlgorithm, RegistryError, assertRepositoryName, parseDigest } from '@berth/core';
 import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
+import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
 import { RepositoryService } from './repository.service.js';
 import { UploadHashes } from './upload-hashes.js';
@@ -41,6 +42,42 @@ export class UploadService {
     return { id, name, repositoryId, size: 0 };
   }
 
+  /**
+   * A whole blob in one request (`POST ?digest=` with the body): streamed to a
+   * staging file and checked like a session, but with no session row to write.
+   * On any failure the staging file is removed, so nothing is left behind.
+   */
+  async uploadWhole(name: string, expectedDigest: string, body: Readable): Promise<string> {
+    let digest: string;
+    let algorithm: DigestAlgorithm;
+    try {
+      ({ digest, algorithm } = parseDigest(expectedDigest));
+    } catch (err) {
+      body.resume();
+      throw err;
+    }
+    const repositoryId = await this.repositories.ensureId(name);
+    const stagingId = randomUUID();
+    const digester = new Digester(algorithm);
+    try {
+      const writer = await this.storage.writer(uploadDataPath(stagingId), 0);
+      await writer.write(pipeline(body, new HashingStream(digester), () => undefined));
+      await writer.commit();
+      const actual = digester.peek();
+      if (actual !== digest) {
+        throw new RegistryError('DIGEST_INVALID', `digest ${digest} does not match the uploaded content (${actual})`, {
+          expected: digest,
+          actual,
+        });
+      }
+      await this.storeBlob(repositoryId, stagingId, digest, digester.size);
+      return digest;
+    } catch (err) {
+      await this.storage.delete(uploadDir(stagingId));
+      throw err;
+    }
+  }
+
   async get(name: string, id: string): Promise<UploadState> {
     assertRepositoryName(name);
     const unknown = () => new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${id.slice(0, 64)} unknown`, { uuid: id.slice(0, 64) });
@@ -71,17 +108,12 @@ export class UploadService {
           { Range: `0-${Math.max(upload.size - 1, 0)}`, 'Docker-Upload-UUID': id },
         );
       }
+      // Resumed from elsewhere, there is no running hash: count only, re-hash at the end.
       const digester = this.hashes.take(id, upload.size);
-      let written = 0;
-      const counting = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          written += chunk.length;
-          digester?.update(chunk);
-          done(null, chunk);
-        },
-      });
+      const counter = new HashingStream(digester);
       const writer = await this.storage.writer(uploadDataPath(id), upload.size);
-      await writer.write(pipeline(body, counting, () => undefined));
+      await writer.write(pipeline(body, counter, () => undefined));
+      const written = counter.written;
       if (range && written !== range.end - range.start + 1) {
         throw new RegistryError('RANGE_INVALID', `Content-Range announced ${range.end - range.start + 1} bytes, received ${written}`, {
           size: upload.size,
@@ -128,7 +160,7 @@ export class UploadService {
           actual,
         });
       }
-      await this.storeBlob(upload, digest);
+      await this.storeBlob(upload.repositoryId, upload.id, digest, upload.size);
       return digest;
     });
   }
@@ -150,26 +182,25 @@ export class UploadService {
     return digester.peek();
   }
 
-  private async storeBlob(upload: UploadState, digest: string): Promise<void> {
+  /**
+   * Moves the staged bytes to the blob's content-addressed path (unless the blob is
+   * already stored) and links it, closing the session, in one statement.
+   */
+  private async storeBlob(repositoryId: number, stagingId: string, digest: string, size: number): Promise<void> {
     const known: unknown[] = await this.dataSource.query('SELECT 1 FROM blobs WHERE digest = $1', [digest]);
     if (!known.length) {
-      if (upload.size === 0) {
-        const writer = await this.storage.writer(uploadDataPath(upload.id), 0);
-        await writer.commit();
-      }
+      if (size === 0) await (await this.storage.writer(uploadDataPath(stagingId), 0)).commit();
       // Concurrent completions of one digest all rename identical bytes onto one path: safe.
-      await this.storage.move(uploadDataPath(upload.id), blobDataPath(digest));
+      await this.storage.move(uploadDataPath(stagingId), blobDataPath(digest));
     }
-    await this.dataSource.transaction(async (manager) => {
-      await manager.query('INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING', [digest, upload.size]);
-      await manager.query(
-        'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING',
-        [upload.repositoryId, digest],
-      );
-      await manager.query('DELETE FROM uploads WHERE id = $1', [upload.id]);
-    });
-    this.hashes.forget(upload.id);
-    await this.storage.delete(uploadDir(upload.id));
+    await this.dataSource.query(
+      `WITH blob AS (INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING),
+            link AS (INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1) ON CONFLICT DO NOTHING)
+       DELETE FROM uploads WHERE id = $4`,
+      [digest, size, repositoryId, stagingId],
+    );
+    this.hashes.forget(stagingId);
+    await this.storage.delete(uploadDir(stagingId));
   }
 
   private async discard(id: string): Promise<void> {
