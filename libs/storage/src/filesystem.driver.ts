@@ -91,6 +91,8 @@ export class FilesystemDriver implements StorageDriver {
     const target = this.resolve(to);
     await fs.mkdir(dirname(target), { recursive: true });
     try {
+      // The bytes reach the disk before the name does: a blob is durable once moved in.
+      await syncFile(source);
       // rename replaces the target atomically, so concurrent moves onto one target all succeed.
       await fs.rename(source, target);
     } catch (err) {
@@ -141,6 +143,15 @@ export class FilesystemDriver implements StorageDriver {
       throw err;
     }
     await fs.rm(source, { force: true });
+  }
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r+');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -31,7 +31,10 @@ export interface StorageDriver {
    */
   writer(path: string, offset: number): Promise<StorageWriter>;
 
-  /** Moves a committed file; overwrites `to`. Throws PathNotFoundError when `from` is missing. */
+  /**
+   * Moves a committed file; overwrites `to`; the file is durable at `to` once this resolves.
+   * Throws PathNotFoundError when `from` is missing.
+   */
   move(from: string, to: string): Promise<void>;
 
   /** Removes a file or everything under a directory prefix; missing paths are not an error. */
@@ -54,9 +57,10 @@ export interface FileInfo {
 
 /**
  * A resumable writer. `write` streams one request body (one at a time; several in
- * sequence append); `commit` makes everything written so far durable so that a later
- * `writer(path, size)` (here or in another process) continues from `size`. `cancel`
- * discards the file.
+ * sequence append); `commit` makes everything written so far visible, so that a later
+ * `writer(path, size)` or reader (here or in another process) continues from `size`
+ * (an object store completes its part here). Durability on disk comes with `move`.
+ * `cancel` discards the file.
  */
 export interface StorageWriter {
   /**
