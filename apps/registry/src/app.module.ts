@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AuthModule } from '@berth/auth';
 import { type BerthConfig, ConfigModule } from '@berth/config';
 import { DatabaseModule } from '@berth/database';
 import { DistributionModule } from '@berth/distribution';
@@ -9,7 +10,7 @@ export class AppModule {
   static forRoot(config: BerthConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), DistributionModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), AuthModule, DistributionModule],
     };
   }
 }

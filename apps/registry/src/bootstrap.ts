@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { BerthConfig, type Environment } from '@berth/config';
 import { RegistryExceptionFilter, rewriteV2Path } from '@berth/distribution';
@@ -25,6 +25,9 @@ export async function createRegistryApp(env: Environment = process.env): Promise
     if (req.url.startsWith('/v2/')) req.url = rewriteV2Path(req.url);
     next();
   });
+  // Only the token endpoint (OAuth2 form) and the admin API read small bodies.
+  app.use('/auth/token', express.urlencoded({ extended: false, limit: '16kb' }));
+  app.use('/api', express.json({ limit: '1mb' }));
   app.useGlobalFilters(new RegistryExceptionFilter());
   // Large blobs over slow links take longer than Node's 5-minute default.
   (app.getHttpServer() as Server).requestTimeout = 0;

@@ -5,6 +5,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as cons
 
 const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int().min(0).max(65535, 'must be a port number (0-65535)');
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const seconds = z.coerce.number({ error: 'must be a number of seconds' }).int().min(1);
 
 /** Every environment variable Berth reads, with defaults; the only place that knows their names. */
 const environmentSchema = z.object({
@@ -21,6 +22,17 @@ const environmentSchema = z.object({
   STORAGE_DRIVER: z.enum(['filesystem', 'inmemory']).default('filesystem'),
   STORAGE_ROOT: optionalString,
   MANIFEST_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int().min(1024).default(4 * 1024 * 1024),
+  ADMIN_USERNAME: z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/, 'must be a lowercase name like a repository path component').default('admin'),
+  ADMIN_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8, 'must be at least 8 characters').optional()),
+  TOKEN_SIGNING_KEY: optionalString,
+  TOKEN_SIGNING_KEY_FILE: optionalString,
+  TOKEN_ISSUER: z.string().min(1).default('berth'),
+  TOKEN_SERVICE: z.string().min(1).default('berth-registry'),
+  TOKEN_TTL_SECONDS: seconds.default(300),
+  REFRESH_TOKEN_TTL_SECONDS: seconds.default(30 * 24 * 3600),
+  LOGIN_MAX_FAILURES: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(10),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(50),
+  LOGIN_FAILURE_WINDOW_SECONDS: seconds.default(300),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -44,6 +56,18 @@ export class BerthConfig {
   readonly database: { url?: string; poolSize: number; embeddedDir: string };
   readonly storage: { driver: 'filesystem' | 'inmemory'; root: string };
   readonly manifestMaxBytes: number;
+  /** The first administrator, created at start-up when no user exists. */
+  readonly admin: { username: string; password?: string };
+  readonly token: {
+    /** PEM of an EC P-256 private key; absent → generated once and kept at `keyFile`. */
+    signingKey?: string;
+    keyFile: string;
+    issuer: string;
+    service: string;
+    ttlSeconds: number;
+    refreshTtlSeconds: number;
+  };
+  readonly loginThrottle: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
 
   constructor(env: Environment) {
     const parsed = environmentSchema.safeParse(env);
@@ -60,5 +84,19 @@ export class BerthConfig {
     this.database = { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, embeddedDir: resolve(dataDir, 'db') };
     this.storage = { driver: e.STORAGE_DRIVER, root: resolve(e.STORAGE_ROOT ?? resolve(dataDir, 'storage')) };
     this.manifestMaxBytes = e.MANIFEST_MAX_BYTES;
+    this.admin = { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD };
+    this.token = {
+      signingKey: e.TOKEN_SIGNING_KEY,
+      keyFile: resolve(e.TOKEN_SIGNING_KEY_FILE ?? resolve(dataDir, 'token-signing-key.pem')),
+      issuer: e.TOKEN_ISSUER,
+      service: e.TOKEN_SERVICE,
+      ttlSeconds: e.TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    };
+    this.loginThrottle = {
+      maxFailures: e.LOGIN_MAX_FAILURES,
+      maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
+      windowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
+    };
   }
 }

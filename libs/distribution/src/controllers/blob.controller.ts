@@ -1,6 +1,7 @@
 import { Controller, Delete, Get, Head, HttpCode, Param, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
+import { RegistryAccess } from '@berth/auth';
 import { parseRange } from '../http/request-body.js';
 import { BlobService } from '../services/blob.service.js';
 
@@ -9,6 +10,7 @@ export class BlobController {
   constructor(private readonly blobs: BlobService) {}
 
   @Head(':digest')
+  @RegistryAccess({ action: 'pull' })
   async head(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
     const blob = await this.blobs.stat(name, digest);
     const redirect = await this.blobs.redirectUrl(digest, 'HEAD');
@@ -18,6 +20,7 @@ export class BlobController {
   }
 
   @Get(':digest')
+  @RegistryAccess({ action: 'pull' })
   async get(@Param('name') name: string, @Param('digest') digest: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const blob = await this.blobs.stat(name, digest);
     const redirect = await this.blobs.redirectUrl(digest, 'GET');
@@ -36,6 +39,7 @@ export class BlobController {
   }
 
   @Delete(':digest')
+  @RegistryAccess({ action: 'delete' })
   @HttpCode(202)
   async delete(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
     await this.blobs.delete(name, digest);

@@ -1,5 +1,6 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { CurrentPrincipal, type Principal, RegistryAccess } from '@berth/auth';
 import { ListingService, type Page } from '../services/listing.service.js';
 
 @Controller('v2')
@@ -7,14 +8,21 @@ export class ListingController {
   constructor(private readonly listing: ListingService) {}
 
   @Get(':name/tags/list')
+  @RegistryAccess({ action: 'pull' })
   async tags(@Param('name') name: string, @Query('n') n: string | undefined, @Query('last') last: string | undefined, @Res() res: Response): Promise<void> {
     const page = await this.listing.tags(name, { n, last });
     send(res, `/v2/${name}/tags/list`, n, page, { name, tags: page.items });
   }
 
   @Get('_catalog')
-  async catalog(@Query('n') n: string | undefined, @Query('last') last: string | undefined, @Res() res: Response): Promise<void> {
-    const page = await this.listing.catalog({ n, last });
+  @RegistryAccess('catalog')
+  async catalog(
+    @Query('n') n: string | undefined,
+    @Query('last') last: string | undefined,
+    @CurrentPrincipal() principal: Principal,
+    @Res() res: Response,
+  ): Promise<void> {
+    const page = await this.listing.catalog(principal.identity, { n, last });
     send(res, '/v2/_catalog', n, page, { repositories: page.items });
   }
 }

@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Head, Param, Put, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { RegistryAccess } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
 import { readLimitedBody } from '../http/request-body.js';
 import { ManifestService, type StoredManifest } from '../services/manifest.service.js';
@@ -13,18 +14,21 @@ export class ManifestController {
   ) {}
 
   @Get(':reference')
+  @RegistryAccess({ action: 'pull' })
   async get(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const manifest = await this.manifests.get(name, reference);
     this.send(req, res, manifest, true);
   }
 
   @Head(':reference')
+  @RegistryAccess({ action: 'pull' })
   async head(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const manifest = await this.manifests.get(name, reference);
     this.send(req, res, manifest, false);
   }
 
   @Put(':reference')
+  @RegistryAccess({ action: 'push' })
   async put(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const content = await readLimitedBody(req, this.config.manifestMaxBytes);
     const result = await this.manifests.put(name, reference, content, req.headers['content-type']);
@@ -38,6 +42,7 @@ export class ManifestController {
   }
 
   @Delete(':reference')
+  @RegistryAccess({ action: 'delete' })
   async delete(@Param('name') name: string, @Param('reference') reference: string, @Res() res: Response): Promise<void> {
     await this.manifests.delete(name, reference);
     res.writeHead(202, { 'Content-Length': 0 });

@@ -1,5 +1,6 @@
 import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { RegistryAccess } from '@berth/auth';
 import { MediaTypes } from '@berth/core';
 import { ReferrerService } from '../services/referrer.service.js';
 
@@ -8,6 +9,7 @@ export class ReferrerController {
   constructor(private readonly referrers: ReferrerService) {}
 
   @Get(':digest')
+  @RegistryAccess({ action: 'pull' })
   async list(
     @Param('name') name: string,
     @Param('digest') digest: string,

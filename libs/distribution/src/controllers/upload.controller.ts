@@ -1,5 +1,6 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { AccessService, CurrentPrincipal, type Principal, RegistryAccess } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
 import { parseContentRange } from '../http/request-body.js';
 import { BlobService } from '../services/blob.service.js';
@@ -7,11 +8,13 @@ import { UploadService, type UploadState } from '../services/upload.service.js';
 import { location } from './location.js';
 
 @Controller('v2/:name/blobs/uploads')
+@RegistryAccess({ action: 'push' })
 export class UploadController {
   constructor(
     private readonly uploads: UploadService,
     private readonly blobs: BlobService,
     private readonly config: BerthConfig,
+    private readonly access: AccessService,
   ) {}
 
   /** Starts a session; or mounts from another repository; or, with `digest` and a body, uploads in one request. */
@@ -21,10 +24,12 @@ export class UploadController {
     @Query('digest') digest: string | undefined,
     @Query('mount') mount: string | undefined,
     @Query('from') from: string | undefined,
+    @CurrentPrincipal() principal: Principal,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    if (mount && from && (await this.blobs.mount(name, mount, from))) {
+    // Mounting reads the source: without pull on it, fall back to a plain upload.
+    if (mount && from && (await this.access.mayPull(principal, from)) && (await this.blobs.mount(name, mount, from))) {
       req.resume();
       return this.created(res, name, mount);
     }

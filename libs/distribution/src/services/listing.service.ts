@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { AccessService, type Identity } from '@berth/auth';
 import { RegistryError } from '@berth/core';
 import { RepositoryService } from './repository.service.js';
 
@@ -23,6 +24,7 @@ export class ListingService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
+    private readonly access: AccessService,
   ) {}
 
   async tags(name: string, page: PageRequest): Promise<Page> {
@@ -35,15 +37,17 @@ export class ListingService {
     return toPage(rows.map((r) => r.name), limit);
   }
 
-  /** Repositories holding at least one manifest. */
-  async catalog(page: PageRequest): Promise<Page> {
+  /** Repositories holding at least one manifest that the caller may pull. */
+  async catalog(identity: Identity, page: PageRequest): Promise<Page> {
     const limit = parsePageSize(page.n);
+    const pullable = this.access.pullableFilter(identity, 'r.name', 3);
     const rows: { name: string }[] = await this.dataSource.query(
       `SELECT r.name FROM repositories r
         WHERE ($1::text IS NULL OR r.name > $1)
           AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+          AND ${pullable.clause}
         ORDER BY r.name LIMIT $2`,
-      [page.last ?? null, limit + 1],
+      [page.last ?? null, limit + 1, ...pullable.params],
     );
     return toPage(rows.map((r) => r.name), limit);
   }

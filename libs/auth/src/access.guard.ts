@@ -1,0 +1,130 @@
+import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import type { Request } from 'express';
+import { BerthConfig } from '@berth/config';
+import { RegistryError, assertRepositoryName, isRepositoryName } from '@berth/core';
+import type { RegistryAction } from '@berth/database';
+import { AccessService } from './access.service.js';
+import { CredentialService } from './credential.service.js';
+import { PUBLIC_ROUTE, REGISTRY_ACCESS, type RegistryRequirement } from './decorators.js';
+import { ANONYMOUS, type Principal } from './identity.js';
+import type { TokenPrincipal } from './jwt.strategy.js';
+
+type AuthenticatedRequest = Request & { user?: Principal };
+
+/** Actions a route's action needs in the token, and the scope to challenge with. */
+const NEEDED: Record<RegistryAction, RegistryAction[]> = { pull: ['pull'], push: ['pull', 'push'], delete: ['delete'] };
+
+/**
+ * The global guard: every route needs credentials unless marked @Public().
+ * `/v2` follows the Docker token spec: a request without a valid token (or Basic
+ * credentials) gets 401 with a Bearer challenge naming the scope it needs; a token
+ * that lacks the scope gets the same challenge with `insufficient_scope`; Basic
+ * credentials without the permission get 403. `/api` needs a user (not a robot).
+ */
+@Injectable()
+export class AccessGuard extends AuthGuard('jwt') {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly config: BerthConfig,
+    private readonly credentials: CredentialService,
+    private readonly access: AccessService,
+  ) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
+    const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const requirement = this.reflector.getAllAndOverride<RegistryRequirement | undefined>(REGISTRY_ACCESS, targets);
+    const registry = req.path.startsWith('/v2');
+    await this.authenticate(context, req, registry ? requirement : undefined);
+    if (registry) await this.authorizeRegistry(req, requirement);
+    else this.authorizeApi(req);
+    return true;
+  }
+
+  override handleRequest<T>(err: unknown, user: T): T {
+    if (err || !user) throw err instanceof Error ? err : new RegistryError('UNAUTHORIZED', 'invalid or expired token');
+    return user;
+  }
+
+  private async authenticate(context: ExecutionContext, req: AuthenticatedRequest, requirement: RegistryRequirement | undefined) {
+    const header = req.headers.authorization;
+    try {
+      if (!header) {
+        req.user = { identity: ANONYMOUS };
+      } else if (/^Bearer /i.test(header)) {
+        await super.canActivate(context);
+      } else {
+        const basic = CredentialService.parseBasic(header);
+        if (!basic) throw new RegistryError('UNAUTHORIZED', 'unsupported authorization scheme');
+        req.user = { identity: await this.credentials.authenticate(basic.username, basic.password, req.ip) };
+      }
+    } catch (err) {
+      if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') throw err;
+      const message = err instanceof Error && err.message ? err.message : 'authentication failed';
+      throw this.unauthorized(req, requirement, message);
+    }
+  }
+
+  private async authorizeRegistry(req: AuthenticatedRequest, requirement: RegistryRequirement | undefined): Promise<void> {
+    const principal = req.user as Principal | TokenPrincipal;
+    if ('audience' in principal && principal.audience !== 'registry') {
+      throw this.unauthorized(req, requirement, 'this token is for the admin API, not the registry');
+    }
+    const viaToken = principal.tokenAccess !== undefined;
+    const anonymous = !viaToken && principal.identity.kind === 'anonymous';
+    // No requirement declared means no access: a /v2 route must say what it needs.
+    if (!requirement) throw new RegistryError('DENIED', 'route not available');
+    if (anonymous) throw this.unauthorized(req, requirement, 'authentication required');
+    if (requirement === 'base') return;
+    if (requirement === 'catalog') {
+      if (!viaToken || principal.tokenAccess!.some((a) => a.type === 'registry' && a.name === 'catalog')) return;
+      throw this.unauthorized(req, requirement, 'insufficient scope', true);
+    }
+    const name = req.params.name as string;
+    assertRepositoryName(name);
+    const needed = NEEDED[requirement.action];
+    if (viaToken) {
+      const granted = new Set(principal.tokenAccess!.filter((a) => a.type === 'repository' && a.name === name).flatMap((a) => a.actions));
+      if (needed.every((a) => granted.has(a))) return;
+      throw this.unauthorized(req, requirement, 'insufficient scope', true);
+    }
+    const allowed = await this.access.allowedActions(principal.identity, name);
+    if (!needed.every((a) => allowed.has(a))) throw new RegistryError('DENIED', `requested access to ${name} is denied`, { name });
+  }
+
+  private authorizeApi(req: AuthenticatedRequest): void {
+    const principal = req.user as Principal | TokenPrincipal;
+    if ('audience' in principal && principal.audience !== 'api') {
+      throw new RegistryError('UNAUTHORIZED', 'use a token from POST /api/v1/auth/login', undefined, { 'WWW-Authenticate': 'Bearer realm="berth-api"' });
+    }
+    if (principal.identity.kind === 'anonymous') {
+      throw new RegistryError('UNAUTHORIZED', 'authentication required', undefined, { 'WWW-Authenticate': 'Bearer realm="berth-api"' });
+    }
+    if (principal.identity.kind === 'robot') throw new RegistryError('DENIED', 'robot accounts cannot use the admin API');
+  }
+
+  private unauthorized(req: Request, requirement: RegistryRequirement | undefined, message: string, insufficient = false): RegistryError {
+    if (!req.path.startsWith('/v2')) {
+      return new RegistryError('UNAUTHORIZED', message, undefined, { 'WWW-Authenticate': 'Bearer realm="berth-api"' });
+    }
+    const realm = `${this.config.publicUrl ?? `${req.protocol}://${req.get('host')}`}/auth/token`;
+    let challenge = `Bearer realm="${realm}",service="${this.config.token.service}"`;
+    const scope = scopeOf(req, requirement);
+    if (scope) challenge += `,scope="${scope}"`;
+    if (insufficient) challenge += ',error="insufficient_scope"';
+    return new RegistryError('UNAUTHORIZED', message, undefined, { 'WWW-Authenticate': challenge });
+  }
+}
+
+function scopeOf(req: Request, requirement: RegistryRequirement | undefined): string | undefined {
+  if (requirement === 'catalog') return 'registry:catalog:*';
+  if (!requirement || requirement === 'base') return undefined;
+  const name = req.params.name as string;
+  // Only a valid name goes into the header (no quotes or line breaks from the URL).
+  return isRepositoryName(name) ? `repository:${name}:${NEEDED[requirement.action].join(',')}` : undefined;
+}

@@ -1,0 +1,59 @@
+import { type KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { BerthConfig } from '@berth/config';
+
+/**
+ * The ES256 key that signs tokens. From TOKEN_SIGNING_KEY (replicas share it through
+ * configuration), else from a key file under DATA_DIR, generated on first start.
+ * The `kid` is the key's RFC 7638 JWK thumbprint.
+ */
+export class SigningKey {
+  private constructor(
+    readonly privateKey: KeyObject,
+    readonly publicKey: KeyObject,
+    readonly kid: string,
+  ) {}
+
+  get publicKeyPem(): string {
+    return this.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  }
+
+  static async load(config: BerthConfig): Promise<SigningKey> {
+    const pem = config.token.signingKey ?? (await readOrCreateKeyFile(config.token.keyFile));
+    let privateKey: KeyObject;
+    try {
+      privateKey = createPrivateKey(pem);
+    } catch {
+      throw new Error('TOKEN_SIGNING_KEY is not a PEM private key');
+    }
+    if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+      throw new Error('the token signing key must be an EC P-256 key (ES256)');
+    }
+    const publicKey = createPublicKey(privateKey);
+    const jwk = publicKey.export({ format: 'jwk' });
+    const thumbprint = createHash('sha256')
+      .update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+      .digest('base64url');
+    return new SigningKey(privateKey, publicKey, thumbprint);
+  }
+}
+
+async function readOrCreateKeyFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (err.code !== 'ENOENT') throw err;
+  }
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  await mkdir(dirname(file), { recursive: true });
+  try {
+    // `wx`: when two processes start at once, the first key written wins and both use it.
+    await writeFile(file, pem, { flag: 'wx', mode: 0o600 });
+    return pem;
+  } catch (err) {
+    if (err.code === 'EEXIST') return readFile(file, 'utf8');
+    throw err;
+  }
+}
