@@ -10,6 +10,7 @@ import { CredentialService } from './credential.service.js';
 import { PUBLIC_ROUTE, REGISTRY_ACCESS, type RegistryRequirement } from './decorators.js';
 import { ANONYMOUS, type Principal } from './identity.js';
 import type { TokenPrincipal } from './jwt.strategy.js';
+import { VerifiedTokens } from './verified-tokens.js';
 
 type AuthenticatedRequest = Request & { user?: Principal };
 
@@ -25,6 +26,8 @@ const NEEDED: Record<RegistryAction, RegistryAction[]> = { pull: ['pull'], push:
  */
 @Injectable()
 export class AccessGuard extends AuthGuard('jwt') {
+  private readonly verifiedTokens = new VerifiedTokens();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly config: BerthConfig,
@@ -57,7 +60,15 @@ export class AccessGuard extends AuthGuard('jwt') {
       if (!header) {
         req.user = { identity: ANONYMOUS };
       } else if (/^Bearer /i.test(header)) {
-        await super.canActivate(context);
+        const token = header.slice(7).trim();
+        const known = this.verifiedTokens.get(token);
+        if (known) {
+          req.user = known;
+        } else {
+          await super.canActivate(context);
+          const principal = req.user as TokenPrincipal;
+          if (principal.audience === 'registry') this.verifiedTokens.set(token, principal, principal.expiresAt);
+        }
       } else {
         const basic = CredentialService.parseBasic(header);
         if (!basic) throw new RegistryError('UNAUTHORIZED', 'unsupported authorization scheme');

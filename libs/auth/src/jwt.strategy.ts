@@ -12,6 +12,8 @@ import { API_AUDIENCE, type TokenClaims } from './token.service.js';
 /** What a verified bearer token gives the guard. */
 export interface TokenPrincipal extends Principal {
   audience: 'registry' | 'api';
+  /** Seconds since the epoch. */
+  expiresAt: number;
 }
 
 /**
@@ -45,9 +47,9 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (claims.aud === API_AUDIENCE) {
       const identity = await this.credentials.currentIdentity(claims.sub);
       if (!identity) throw new UnauthorizedException('account disabled or removed');
-      return { identity, audience: 'api' };
+      return { identity, audience: 'api', expiresAt: claims.exp };
     }
-    return { identity: identityFromClaims(claims), tokenAccess: claims.access ?? [], audience: 'registry' };
+    return { identity: identityFromClaims(claims), tokenAccess: claims.access ?? [], audience: 'registry', expiresAt: claims.exp };
   }
 }
 
