@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { TEST_DATABASE_URL } from '../support/registry.js';
+import { TEST_DATABASE_URL, adminEnv, rememberCredentials, type Credentials } from '../support/registry.js';
 
 interface App {
   listen(port: number, host: string): Promise<unknown>;
@@ -22,6 +22,8 @@ export interface RestartableRegistry {
   /** Base URL of the running instance (the port may change on restart). */
   readonly url: string;
   readonly dataDir: string;
+  /** The first administrator (ADMIN_USERNAME / ADMIN_PASSWORD), the same across restarts. */
+  readonly admin: Credentials;
   /** Closes the running instance and starts a new one on the same database and data dir. */
   restart(): Promise<void>;
   close(): Promise<void>;
@@ -37,19 +39,22 @@ async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-export async function startRestartableRegistry(): Promise<RestartableRegistry> {
+export async function startRestartableRegistry(options: { env?: Record<string, string> } = {}): Promise<RestartableRegistry> {
   if (process.env.E2E_REGISTRY_URL) throw new Error('startRestartableRegistry needs the in-process registry');
   const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${dbName}`);
   const dbUrl = new URL(TEST_DATABASE_URL);
   dbUrl.pathname = `/${dbName}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-restart-'));
+  const { env: adminVars, admin } = adminEnv(options.env);
   const env = {
     PORT: '0',
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'filesystem',
     LOG_LEVEL: 'warn',
     DATABASE_URL: dbUrl.toString(),
+    ...options.env,
+    ...adminVars,
   };
 
   let app: App | undefined;
@@ -62,6 +67,8 @@ export async function startRestartableRegistry(): Promise<RestartableRegistry> {
     await app.listen(0, '127.0.0.1');
     const { port } = app.getHttpServer().address() as AddressInfo;
     url = `http://127.0.0.1:${port}`;
+    // So that new RegistryClient(reg.url) authenticates as the administrator, on every port.
+    rememberCredentials(url, admin);
   };
 
   await boot();
@@ -70,6 +77,7 @@ export async function startRestartableRegistry(): Promise<RestartableRegistry> {
       return url;
     },
     dataDir,
+    admin,
     restart: async () => {
       await app?.close();
       app = undefined;

@@ -6,7 +6,26 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { postgresAvailable, startRegistry, type StartOptions, type TestRegistry } from './registry.js';
+import {
+  basicAuth,
+  credentialsFor,
+  postgresAvailable,
+  startRegistry,
+  type Credentials,
+  type StartOptions,
+  type TestRegistry,
+} from './registry.js';
+
+export { basicAuth, type Credentials } from './registry.js';
+
+/** How a client authenticates: HTTP Basic credentials, or a bearer token. */
+export type RegistryAuth = Credentials | { token: string };
+
+/** The Authorization header value for `auth` (undefined: send none). */
+export function authorizationOf(auth: RegistryAuth | null | undefined): string | undefined {
+  if (!auth) return undefined;
+  return 'token' in auth ? `Bearer ${auth.token}` : basicAuth(auth);
+}
 
 export const API_VERSION_HEADER = 'docker-distribution-api-version';
 
@@ -91,6 +110,11 @@ export interface Res {
 export interface ReqOptions {
   headers?: Record<string, string>;
   body?: Buffer | string;
+  /**
+   * Authentication for this request only, instead of the client's: null sends no
+   * Authorization header. An Authorization header in `headers` always wins.
+   */
+  auth?: RegistryAuth | null;
 }
 
 export interface ErrorBody {
@@ -103,7 +127,26 @@ export class RegistryClient {
   /** Protocol problems seen on any response (missing API version header, malformed error bodies). */
   readonly violations: string[] = [];
 
-  constructor(readonly baseUrl: string) {}
+  /** How every request authenticates unless told otherwise (null: anonymously). */
+  readonly auth: RegistryAuth | null;
+
+  /**
+   * `auth` undefined: the administrator of the registry at `baseUrl` when this process
+   * started it (startRegistry, startRestartableRegistry) or E2E_REGISTRY_USER for an
+   * external one, else none. null: never authenticate. HTTP Basic is sent on every
+   * request (Distribution without auth ignores it).
+   */
+  constructor(
+    readonly baseUrl: string,
+    auth?: RegistryAuth | null,
+  ) {
+    this.auth = auth === undefined ? (credentialsFor(baseUrl) ?? null) : auth;
+  }
+
+  /** A client for the same registry that authenticates differently (violations are recorded separately). */
+  withAuth(auth: RegistryAuth | null): RegistryClient {
+    return new RegistryClient(this.baseUrl, auth);
+  }
 
   /** Resolves a path or (relative or absolute) Location against the registry URL. */
   resolve(pathOrUrl: string): string {
@@ -125,6 +168,10 @@ export class RegistryClient {
     }
     const body = opts.body === undefined ? undefined : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body);
     const headers: Record<string, string> = { ...opts.headers };
+    const authorization = authorizationOf(opts.auth === undefined ? this.auth : opts.auth);
+    if (authorization && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) {
+      headers.Authorization = authorization;
+    }
     if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
       headers['Content-Length'] = String(body.length);
     }
@@ -408,7 +455,7 @@ export function useRegistry(options?: StartOptions): RegistryContext {
   let client: RegistryClient | undefined;
   beforeAll(async () => {
     registry = await startRegistry(options);
-    client = new RegistryClient(registry.url);
+    client = new RegistryClient(registry.url, registry.admin ?? null);
   });
   afterAll(async () => {
     await registry?.close();

@@ -15,7 +15,53 @@ export interface TestRegistry {
   url: string; // e.g. http://127.0.0.1:40123
   host: string; // e.g. 127.0.0.1:40123
   dataDir: string;
+  /**
+   * The system administrator Berth creates at start-up (ADMIN_USERNAME / ADMIN_PASSWORD).
+   * Against E2E_REGISTRY_URL: E2E_REGISTRY_USER / E2E_REGISTRY_PASSWORD, undefined when
+   * unset (Distribution runs without auth).
+   */
+  admin?: Credentials;
   close(): Promise<void>;
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/** The password of the first administrator of every registry startRegistry() starts. */
+export const TEST_ADMIN_PASSWORD = 'berth-test-admin-Pa55word';
+
+/** `Basic base64(username:password)`, the value of an Authorization header. */
+export function basicAuth(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`, 'utf8').toString('base64')}`;
+}
+
+/**
+ * Administrator credentials of the registries started by this process, by origin, so
+ * that a client created from a bare URL (new RegistryClient(url)) can authenticate.
+ */
+const knownCredentials = new Map<string, Credentials>();
+
+export function rememberCredentials(url: string, credentials: Credentials | undefined): void {
+  if (credentials) knownCredentials.set(new URL(url).origin, credentials);
+}
+
+export function credentialsFor(url: string): Credentials | undefined {
+  return knownCredentials.get(new URL(url).origin);
+}
+
+/** The administrator an in-process Berth starts with, given the environment it is started with. */
+export function adminEnv(env: Record<string, string> = {}): { env: Record<string, string>; admin: Credentials } {
+  const admin = { username: env.ADMIN_USERNAME ?? 'admin', password: env.ADMIN_PASSWORD ?? TEST_ADMIN_PASSWORD };
+  return { env: { ADMIN_USERNAME: admin.username, ADMIN_PASSWORD: admin.password }, admin };
+}
+
+/** E2E_REGISTRY_USER / E2E_REGISTRY_PASSWORD, for a registry given by E2E_REGISTRY_URL. */
+export function externalCredentials(): Credentials | undefined {
+  const username = process.env.E2E_REGISTRY_USER;
+  const password = process.env.E2E_REGISTRY_PASSWORD;
+  return username && password !== undefined ? { username, password } : undefined;
 }
 
 export interface StartOptions {
@@ -63,26 +109,41 @@ export async function startRegistry(options: StartOptions = {}): Promise<TestReg
   const external = process.env.E2E_REGISTRY_URL;
   if (external) {
     const u = new URL(external);
-    return { url: external.replace(/\/$/, ''), host: u.host, dataDir: '', close: async () => undefined };
+    const url = external.replace(/\/$/, '');
+    const admin = externalCredentials();
+    rememberCredentials(url, admin);
+    return { url, host: u.host, dataDir: '', admin, close: async () => undefined };
   }
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-test-'));
   const db = options.embedded ? undefined : await createDatabase();
   const { createRegistryApp } = await import('../../apps/registry/src/bootstrap.js');
-  const app = await createRegistryApp({
-    PORT: '0',
-    DATA_DIR: dataDir,
-    STORAGE_DRIVER: options.storageDriver ?? 'filesystem',
-    LOG_LEVEL: 'warn',
-    ...(db ? { DATABASE_URL: db.url } : {}),
-    ...options.env,
-  });
-  await app.listen(0, '127.0.0.1');
+  const { env: adminVars, admin } = adminEnv(options.env);
+  let app: Awaited<ReturnType<typeof createRegistryApp>>;
+  try {
+    app = await createRegistryApp({
+      PORT: '0',
+      DATA_DIR: dataDir,
+      STORAGE_DRIVER: options.storageDriver ?? 'filesystem',
+      LOG_LEVEL: 'warn',
+      ...(db ? { DATABASE_URL: db.url } : {}),
+      ...options.env,
+      ...adminVars,
+    });
+    await app.listen(0, '127.0.0.1');
+  } catch (err) {
+    // A registry that fails to start must not leave its database and directory behind.
+    await db?.drop().catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const { port } = app.getHttpServer().address() as AddressInfo;
   const host = `127.0.0.1:${port}`;
+  rememberCredentials(`http://${host}`, admin);
   return {
     url: `http://${host}`,
     host,
     dataDir,
+    admin,
     close: async () => {
       await app.close();
       await db?.drop();
