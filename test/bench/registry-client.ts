@@ -1,6 +1,7 @@
 /**
  * Just enough of an OCI Distribution client for the bench: plain HTTP through
- * one keep-alive undici Agent, no auth, strict status checks so a server that
+ * one keep-alive undici Agent, an optional fixed Authorization header (HTTP
+ * Basic for Berth, none for Distribution), strict status checks so a server that
  * answers wrongly fails loudly instead of producing a flattering number.
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +22,11 @@ interface SendOptions {
 export class RegistryClient {
   private readonly agent: Agent;
 
-  constructor(readonly baseUrl: string) {
+  /** `authorization`: the Authorization header value sent on every request, if any. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly authorization?: string,
+  ) {
     // Generous timeouts: a 256 MiB PUT may take a while to be answered, but
     // a hung server must still end the run rather than stall it forever.
     this.agent = new Agent({
@@ -47,9 +52,12 @@ export class RegistryClient {
   }
 
   private async send(method: Method, url: string, options: SendOptions): Promise<Dispatcher.ResponseData> {
+    // Never to another origin: a redirect to presigned storage must not carry (nor be broken by) our credentials.
+    const sameOrigin = new URL(url).origin === new URL(this.baseUrl).origin;
+    const headers = this.authorization && sameOrigin ? { ...options.headers, authorization: this.authorization } : options.headers;
     const res = await request(url, {
       method,
-      headers: options.headers,
+      headers,
       body: options.body ?? null,
       dispatcher: this.agent,
     });

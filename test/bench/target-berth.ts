@@ -93,14 +93,19 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-data-'));
   scope.defer('remove Berth DATA_DIR', () => rm(dataDir, { recursive: true, force: true, maxRetries: 3 }));
 
+  // Berth always runs with token auth: the first administrator is created at start-up
+  // from these, and every bench request carries its HTTP Basic credentials.
+  const admin = { username: 'bench-admin', password: randomBytes(18).toString('base64url') };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: String(await freePort()),
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'filesystem',
     LOG_LEVEL: 'warn',
+    ADMIN_USERNAME: admin.username,
+    ADMIN_PASSWORD: admin.password,
   };
-  const notes = ['filesystem storage, no auth'];
+  const notes = ['filesystem storage', 'auth on: HTTP Basic (admin) on every request'];
   if (config.embedded) {
     // An inherited DATABASE_URL would silently point Berth at a real server.
     delete env.DATABASE_URL;
@@ -116,5 +121,6 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
   await waitForRegistry(server, baseUrl, STARTUP_TIMEOUT_MS);
 
   const version = berthVersion(config);
-  return { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes };
+  const authorization = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`;
+  return { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes, authorization };
 }

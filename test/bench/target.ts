@@ -10,4 +10,6 @@ export interface RunningTarget {
   server: ServerProcess;
   /** Set-up facts printed with the results (cache mode, database, …). */
   notes: string[];
+  /** Authorization header sent on every request (Berth runs with auth on); none for Distribution. */
+  authorization?: string;
 }

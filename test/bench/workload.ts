@@ -118,7 +118,7 @@ async function manifestLoad(target: RunningTarget, config: BenchConfig, images: 
     url: target.baseUrl,
     connections: config.manifestConnections,
     duration: config.manifestDurationSec,
-    headers: { accept: MANIFEST_ACCEPT },
+    headers: { accept: MANIFEST_ACCEPT, ...(target.authorization ? { authorization: target.authorization } : {}) },
     // Socket errors (not HTTP statuses) in the thousands mean the server is
     // gone: stop rather than hammer a dead port for the rest of the duration.
     bailout: 1000,
@@ -151,7 +151,7 @@ export async function runWorkload(
   data: WorkloadData,
   log: (line: string) => void,
 ): Promise<TargetFigures> {
-  const client = new RegistryClient(target.baseUrl);
+  const client = new RegistryClient(target.baseUrl, target.authorization);
   const blobMiB = config.blobBytes / MiB;
   try {
     const singlePostUpload = await warmUp(client, data);

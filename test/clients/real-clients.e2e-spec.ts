@@ -29,7 +29,7 @@ import {
   type BuiltImage,
   type BuiltIndex,
 } from '../support/images.js';
-import { postgresAvailable, startRegistry, type StartOptions, type TestRegistry } from '../support/registry.js';
+import { basicAuth, postgresAvailable, startRegistry, type StartOptions, type TestRegistry } from '../support/registry.js';
 import {
   explain,
   hasCommand,
@@ -119,6 +119,17 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
   const scratch = (label: string) => join(work, `${label}-${++counter}`);
   /** `<host>/team/<variant>-<run>/<name>`: unique per variant and per run. */
   const ref = (name: string) => `${registry.host}/team/${variant.name}-${RUN_ID}/${name}`;
+  /**
+   * Every client authenticates as the registry's administrator (Berth has auth on;
+   * against an external registry without E2E_REGISTRY_USER no credentials are sent).
+   */
+  const userPass = () => (registry.admin ? `${registry.admin.username}:${registry.admin.password}` : undefined);
+  const credsFlag = (flag: string) => (registry.admin ? [flag, userPass()!] : []);
+  /** --src-creds / --dest-creds for the sides of a copy that are this registry. */
+  const copyCreds = (source: string, destination: string) => [
+    ...(source.startsWith('docker://') ? credsFlag('--src-creds') : []),
+    ...(destination.startsWith('docker://') ? credsFlag('--dest-creds') : []),
+  ];
 
   const skopeo = (args: string[], options: RunOptions = {}) =>
     run('skopeo', ['--policy', containers.policyPath, ...args], {
@@ -126,7 +137,8 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
       env: { ...containers.env, ...options.env },
     });
 
-  const inspectRaw = (reference: string) => skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reference}`]);
+  const inspectRaw = (reference: string) =>
+    skopeo(['inspect', '--raw', '--tls-verify=false', ...credsFlag('--creds'), `docker://${reference}`]);
 
   /** Pushes with skopeo and returns the digest skopeo reports through --digestfile. */
   async function skopeoCopy(source: string, destination: string, extra: string[] = []): Promise<string> {
@@ -137,6 +149,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
       '--dest-tls-verify=false',
       '--digestfile',
       digestFile,
+      ...copyCreds(source, destination),
       ...extra,
       source,
       destination,
@@ -151,6 +164,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
     const response = await fetch(`${registry.url}/v2/${repo}/manifests/${reference}`, {
       headers: {
         accept: [MEDIA_TYPES.ociManifest, MEDIA_TYPES.ociIndex, MEDIA_TYPES.dockerManifest, MEDIA_TYPES.dockerManifestList].join(', '),
+        ...(registry.admin ? { authorization: basicAuth(registry.admin) } : {}),
       },
     });
     return {
@@ -189,7 +203,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         expect(raw.stdoutBytes.equals(oci.manifestBytes), 'manifest bytes must be served verbatim').toBe(true);
       }
 
-      const inspected = await skopeo(['inspect', '--tls-verify=false', `docker://${ref('app')}:v1`]);
+      const inspected = await skopeo(['inspect', '--tls-verify=false', ...credsFlag('--creds'), `docker://${ref('app')}:v1`]);
       expectOk(inspected);
       const info = JSON.parse(inspected.stdout) as { Digest: string; Layers: string[]; Architecture: string; Os: string };
       expect(info.Digest).toBe(digest);
@@ -239,7 +253,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         [ref('app'), ['v1', 'v2']],
         [ref('app-docker'), ['v1', 'verbatim']],
       ] as const) {
-        const result = await skopeo(['list-tags', '--tls-verify=false', `docker://${repo}`]);
+        const result = await skopeo(['list-tags', '--tls-verify=false', ...credsFlag('--creds'), `docker://${repo}`]);
         expectOk(result);
         const { Tags } = JSON.parse(result.stdout) as { Tags: string[] };
         expect([...Tags].sort()).toEqual(expected);
@@ -257,6 +271,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         '--dest-tls-verify=false',
         '--digestfile',
         digestFile,
+        ...copyCreds('docker://', 'docker://'),
         `docker://${ref('app')}:v1`,
         `docker://${ref('app-copy')}:v1`,
       ]);
@@ -317,6 +332,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         'v8',
         'inspect',
         '--tls-verify=false',
+        ...credsFlag('--creds'),
         `docker://${ref('app-multi')}:v1`,
       ]);
       expectOk(armInfo);
@@ -336,7 +352,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
     });
 
     it('deletes a manifest by digest, leaving other repositories intact', { timeout: STEP_TIMEOUT }, async () => {
-      const deleted = await skopeo(['delete', '--tls-verify=false', `docker://${ref('app-copy')}@${oci.manifestDigest}`]);
+      const deleted = await skopeo(['delete', '--tls-verify=false', ...credsFlag('--creds'), `docker://${ref('app-copy')}@${oci.manifestDigest}`]);
       expectOk(deleted);
 
       const byDigest = await inspectRaw(`${ref('app-copy')}@${oci.manifestDigest}`);
@@ -391,6 +407,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         '--tls-verify=false',
         '--signature-policy',
         containers.policyPath,
+        ...credsFlag('--creds'),
         `${ref('app')}:v1`,
       ]);
       expectOk(pull);
@@ -408,6 +425,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         '--tls-verify=false',
         '--signature-policy',
         containers.policyPath,
+        ...credsFlag('--creds'),
         '--digestfile',
         digestFile,
         `${ref('podman')}:v2`,
@@ -427,6 +445,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         '--tls-verify=false',
         '--signature-policy',
         containers.policyPath,
+        ...credsFlag('--creds'),
         `${ref('podman')}@${pushed}`,
       ]);
       expectOk(pullBack);
@@ -444,6 +463,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
         '--tls-verify=false',
         '--signature-policy',
         containers.policyPath,
+        ...credsFlag('--creds'),
         `${ref('app-docker')}:verbatim`,
       ]);
       expectOk(pull);
@@ -484,7 +504,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
     it('pulls single-platform, multi-platform and schema2 images', { timeout: STEP_TIMEOUT }, async () => {
       // The native snapshotter unpacks by copying files: no overlay mounts in the sandbox.
       const pull = (reference: string, extra: string[] = []) =>
-        ctr(['images', 'pull', '--plain-http', '--snapshotter', 'native', ...extra, reference]);
+        ctr(['images', 'pull', '--plain-http', ...credsFlag('--user'), '--snapshotter', 'native', ...extra, reference]);
 
       expectOk(await pull(`${ref('app')}:v1`));
       expect(await listedDigest(`${ref('app')}:v1`)).toBe(oci.manifestDigest);
@@ -498,7 +518,7 @@ describe.each(variants)('real clients against Berth ($name)', (variant) => {
 
     it('pushes to another repository, keeping the manifest bytes', { timeout: STEP_TIMEOUT }, async () => {
       expectOk(await ctr(['images', 'tag', `${ref('app')}:v1`, `${ref('ctr')}:v1`]));
-      expectOk(await ctr(['images', 'push', '--plain-http', `${ref('ctr')}:v1`]));
+      expectOk(await ctr(['images', 'push', '--plain-http', ...credsFlag('--user'), `${ref('ctr')}:v1`]));
       const raw = await inspectRaw(`${ref('ctr')}:v1`);
       expectOk(raw);
       expect(sha256(raw.stdoutBytes)).toBe(oci.manifestDigest);

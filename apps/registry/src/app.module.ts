@@ -1,4 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { AdminModule } from '@berth/admin';
 import { AuthModule } from '@berth/auth';
 import { type BerthConfig, ConfigModule } from '@berth/config';
 import { DatabaseModule } from '@berth/database';
@@ -10,7 +11,7 @@ export class AppModule {
   static forRoot(config: BerthConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), AuthModule, DistributionModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), AuthModule, DistributionModule, AdminModule],
     };
   }
 }

@@ -1,11 +1,14 @@
 import 'reflect-metadata';
-import type { INestApplication, LogLevel } from '@nestjs/common';
+import { type INestApplication, type LogLevel, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { BerthConfig, type Environment } from '@berth/config';
-import { RegistryExceptionFilter, rewriteV2Path } from '@berth/distribution';
+import { apiBodyErrorHandler, setupAdminOpenApi } from '@berth/admin';
+import { UserService } from '@berth/auth';
+import { rewriteV2Path } from '@berth/distribution';
+import { HttpErrorFilter } from './http-error.filter.js';
 import { AppModule } from './app.module.js';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -27,8 +30,10 @@ export async function createRegistryApp(env: Environment = process.env): Promise
   });
   // Only the token endpoint (OAuth2 form) and the admin API read small bodies.
   app.use('/auth/token', express.urlencoded({ extended: false, limit: '16kb' }));
-  app.use('/api', express.json({ limit: '1mb' }));
-  app.useGlobalFilters(new RegistryExceptionFilter());
+  app.use('/api', express.json({ limit: '1mb' }), apiBodyErrorHandler);
+  app.useGlobalFilters(new HttpErrorFilter());
+  setupAdminOpenApi(app);
+  await app.get(UserService).ensureInitialAdmin(config.admin.username, config.admin.password, (m) => new Logger('Berth').warn(m));
   // Large blobs over slow links take longer than Node's 5-minute default.
   (app.getHttpServer() as Server).requestTimeout = 0;
   return app;

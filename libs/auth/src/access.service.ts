@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { isRepositoryName } from '@berth/core';
 import type { RegistryAction, Role } from '@berth/database';
 import type { AccessEntry, Identity, Principal } from './identity.js';
 import { REGISTRY_ACTIONS, ROLE_ACTIONS, globToRegex, namespaceOf, repositoryMatches } from './roles.js';
@@ -66,7 +67,7 @@ export class AccessService {
         if (scope.actions.includes('*')) granted.push({ type: 'registry', name: 'catalog', actions: ['*'] });
         continue;
       }
-      if (scope.type !== 'repository') continue;
+      if (scope.type !== 'repository' || !isRepositoryName(scope.name)) continue;
       const allowed = await this.allowedActions(identity, scope.name);
       const wanted = scope.actions.includes('*') ? [...REGISTRY_ACTIONS] : scope.actions;
       const actions = wanted.filter((a): a is RegistryAction => allowed.has(a as RegistryAction));

@@ -4,31 +4,28 @@ import { PassportModule } from '@nestjs/passport';
 import { BerthConfig } from '@berth/config';
 import { AccessGuard } from './access.guard.js';
 import { AccessService } from './access.service.js';
-import { AuditService } from './audit.service.js';
+import { AccountsModule } from './accounts/accounts.module.js';
 import { CredentialService } from './credential.service.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginThrottleService } from './login-throttle.service.js';
-import { PasswordHasher } from './password-hasher.js';
 import { SigningKey } from './signing-key.js';
 import { TokenController } from './token.controller.js';
 import { TokenService } from './token.service.js';
 
-/** Identities, permissions, tokens and the global guard that protects every route. */
+/** Identities, accounts, permissions, tokens and the global guard that protects every route. */
 @Global()
 @Module({
-  imports: [PassportModule],
+  imports: [PassportModule, AccountsModule],
   controllers: [TokenController],
   providers: [
     { provide: SigningKey, inject: [BerthConfig], useFactory: (config: BerthConfig) => SigningKey.load(config) },
     TokenService,
-    PasswordHasher,
     LoginThrottleService,
     CredentialService,
     AccessService,
-    AuditService,
     JwtStrategy,
     { provide: APP_GUARD, useClass: AccessGuard },
   ],
-  exports: [AccessService, AuditService, PasswordHasher, CredentialService, TokenService],
+  exports: [AccessService, CredentialService, TokenService, AccountsModule],
 })
 export class AuthModule {}

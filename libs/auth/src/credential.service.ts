@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { RegistryError } from '@berth/core';
-import type { RegistryAction } from '@berth/database';
 import type { Identity, RobotIdentity, UserIdentity } from './identity.js';
+import { type RobotCredentials, RobotService } from './accounts/robot.service.js';
+import { robotSecretMatches } from './accounts/robot-secret.js';
 import { LoginThrottleService } from './login-throttle.service.js';
 import { PasswordHasher } from './password-hasher.js';
 
@@ -25,6 +26,7 @@ export class CredentialService {
     private readonly dataSource: DataSource,
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottleService,
+    private readonly robots: RobotService,
   ) {}
 
   /** Decodes an `Authorization: Basic …` header; undefined when it is not one. */
@@ -50,15 +52,13 @@ export class CredentialService {
 
   /** The identity behind a token's subject, as it is now (undefined when gone or disabled). */
   async currentIdentity(username: string): Promise<Identity | undefined> {
-    if (username.includes('+')) return this.loadRobot(username);
+    if (username.includes('+')) {
+      const robot = await this.activeRobot(username);
+      return robot && robotIdentity(username, robot);
+    }
     const rows = await this.userRows(username);
     const user = rows[0];
-    return user && !user.disabled ? { kind: 'user', id: user.id, username, isAdmin: user.is_admin } : undefined;
-  }
-
-  /** When the user last changed password (refresh tokens issued before it are void). */
-  async passwordChangedAt(username: string): Promise<Date | undefined> {
-    return (await this.userRows(username))[0]?.password_changed_at;
+    return user && !user.disabled ? userIdentity(username, user) : undefined;
   }
 
   private async checkUser(username: string, password: string): Promise<UserIdentity | undefined> {
@@ -74,41 +74,21 @@ export class CredentialService {
       this.remember(cacheKey);
     }
     if (user.disabled) return undefined;
-    return { kind: 'user', id: user.id, username, isAdmin: user.is_admin };
+    return userIdentity(username, user);
   }
 
   private async checkRobot(login: string, secret: string): Promise<RobotIdentity | undefined> {
-    const robot = await this.loadRobot(login, true);
-    if (!robot) return undefined;
-    const given = createHash('sha256').update(secret).digest();
-    const stored = Buffer.from(robot.secretHash, 'hex');
-    if (stored.length !== given.length || !timingSafeEqual(stored, given)) return undefined;
-    const { secretHash: _secret, ...identity } = robot;
-    return identity;
+    const robot = await this.activeRobot(login);
+    if (!robot || !robotSecretMatches(secret, robot.secretHash)) return undefined;
+    return robotIdentity(login, robot);
   }
 
-  private async loadRobot(login: string, withSecret?: false): Promise<RobotIdentity | undefined>;
-  private async loadRobot(login: string, withSecret: true): Promise<(RobotIdentity & { secretHash: string }) | undefined>;
-  private async loadRobot(login: string, withSecret = false): Promise<(RobotIdentity & { secretHash?: string }) | undefined> {
+  /** The robot behind a `<namespace>+<name>` login, unless revoked or expired. */
+  private async activeRobot(login: string): Promise<RobotCredentials | undefined> {
     const plus = login.indexOf('+');
-    const [namespace, name] = [login.slice(0, plus), login.slice(plus + 1)];
-    const rows: { id: string; secret_hash: string; actions: RegistryAction[]; repositories: string[] | null }[] =
-      await this.dataSource.query(
-        `SELECT r.id, r.secret_hash, r.actions, r.repositories FROM robots r JOIN namespaces n ON n.id = r.namespace_id
-          WHERE n.name = $1 AND r.name = $2 AND r.revoked_at IS NULL AND (r.expires_at IS NULL OR r.expires_at > now())`,
-        [namespace, name],
-      );
-    const robot = rows[0];
-    if (!robot) return undefined;
-    return {
-      kind: 'robot',
-      id: String(robot.id),
-      username: login,
-      namespace,
-      actions: robot.actions,
-      repositories: robot.repositories,
-      ...(withSecret ? { secretHash: robot.secret_hash } : {}),
-    };
+    const robot = await this.robots.findForLogin(login.slice(0, plus), login.slice(plus + 1));
+    if (!robot || robot.revokedAt || (robot.expiresAt && robot.expiresAt.getTime() <= Date.now())) return undefined;
+    return robot;
   }
 
   private userRows(username: string): Promise<{ id: string; password_hash: string; is_admin: boolean; disabled: boolean; password_changed_at: Date }[]> {
@@ -127,4 +107,19 @@ export class CredentialService {
     if (this.verified.size >= VERIFIED_CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value as string);
     this.verified.set(key, true);
   }
+}
+
+function userIdentity(username: string, user: { id: string; is_admin: boolean; password_changed_at: Date }): UserIdentity {
+  return { kind: 'user', id: user.id, username, isAdmin: user.is_admin, credentialVersion: user.password_changed_at.getTime() };
+}
+
+function robotIdentity(login: string, robot: RobotCredentials): RobotIdentity {
+  return {
+    kind: 'robot',
+    id: String(robot.id),
+    username: login,
+    namespace: robot.namespace,
+    actions: robot.actions,
+    repositories: robot.repositories,
+  };
 }

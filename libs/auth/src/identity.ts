@@ -12,6 +12,8 @@ export interface UserIdentity {
   id: string;
   username: string;
   isAdmin: boolean;
+  /** When the password last changed (ms): refresh tokens carry it and die when it moves. */
+  credentialVersion?: number;
 }
 
 export interface RobotIdentity {

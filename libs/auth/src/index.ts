@@ -1,4 +1,5 @@
 export * from './access.service.js';
+export * from './accounts/index.js';
 export * from './audit.service.js';
 export * from './auth.module.js';
 export * from './credential.service.js';

@@ -40,6 +40,7 @@ export class TokenController {
 
   @Public()
   @Post('auth/token')
+  @HttpCode(200)
   async post(@Body() body: Record<string, string> | undefined, @Res() res: Response, @Req() req: Request): Promise<void> {
     const form = body ?? {};
     let identity: Identity;
@@ -79,17 +80,15 @@ export class TokenController {
   }
 
   private async fromRefreshToken(token: string): Promise<Identity | undefined> {
-    let claims: { sub: string; iat: number };
+    let claims: { sub: string; ver?: number };
     try {
       claims = this.tokens.verifyRefreshToken(token);
     } catch {
       return undefined;
     }
     const identity = await this.credentials.currentIdentity(claims.sub);
-    if (identity?.kind === 'user') {
-      const changed = await this.credentials.passwordChangedAt(claims.sub);
-      if (changed && claims.iat < Math.floor(changed.getTime() / 1000)) return undefined;
-    }
+    // A password change voids the user's refresh tokens.
+    if (identity?.kind === 'user' && identity.credentialVersion !== claims.ver) return undefined;
     return identity;
   }
 }

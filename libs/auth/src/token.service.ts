@@ -56,13 +56,13 @@ export class TokenService {
   }
 
   /** Verifies a refresh token and returns its subject; throws when invalid or expired. */
-  verifyRefreshToken(token: string): { sub: string; iat: number } {
+  verifyRefreshToken(token: string): { sub: string; ver?: number } {
     const claims = jwt.verify(token, this.key.publicKey, {
       algorithms: ['ES256'],
       issuer: this.config.token.issuer,
       audience: REFRESH_AUDIENCE,
-    }) as TokenClaims;
-    return { sub: claims.sub, iat: claims.iat };
+    }) as TokenClaims & { ver?: number };
+    return { sub: claims.sub, ver: claims.ver };
   }
 
   private issue(identity: Identity, audience: string, extra: Partial<TokenClaims>, offline: boolean): IssuedToken {
@@ -70,7 +70,9 @@ export class TokenService {
     const subject = identity.kind === 'anonymous' ? '' : identity.username;
     const token = this.sign({ ...extra, berth: identityClaim(identity) }, subject, audience, this.config.token.ttlSeconds);
     const refreshToken =
-      offline && identity.kind !== 'anonymous' ? this.sign({}, subject, REFRESH_AUDIENCE, this.config.token.refreshTtlSeconds) : undefined;
+      offline && identity.kind !== 'anonymous'
+        ? this.sign(identity.kind === 'user' ? { ver: identity.credentialVersion } : {}, subject, REFRESH_AUDIENCE, this.config.token.refreshTtlSeconds)
+        : undefined;
     return { token, expiresIn: this.config.token.ttlSeconds, issuedAt: new Date(now * 1000).toISOString(), refreshToken };
   }
 

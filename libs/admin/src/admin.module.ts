@@ -1,0 +1,22 @@
+import { Module } from '@nestjs/common';
+import { AccountsModule } from './auth.js';
+import { AuditController } from './controllers/audit.controller.js';
+import { MemberController } from './controllers/member.controller.js';
+import { NamespaceController } from './controllers/namespace.controller.js';
+import { RepositoryController } from './controllers/repository.controller.js';
+import { RobotController } from './controllers/robot.controller.js';
+import { UserController } from './controllers/user.controller.js';
+import { AdminAccessGuard } from './http/admin-access.guard.js';
+import { AuditLogService } from './services/audit-log.service.js';
+import { RepositoryAdminService } from './services/repository-admin.service.js';
+
+/**
+ * The JSON admin API under /api/v1: accounts, namespaces, robots, repositories, audit log.
+ * Needs the (global) AuthModule: its guard authenticates callers, its AccessService decides.
+ */
+@Module({
+  imports: [AccountsModule],
+  controllers: [UserController, NamespaceController, MemberController, RobotController, RepositoryController, AuditController],
+  providers: [AdminAccessGuard, RepositoryAdminService, AuditLogService],
+})
+export class AdminModule {}

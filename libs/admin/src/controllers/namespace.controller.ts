@@ -1,0 +1,51 @@
+import { Body, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
+import type { z } from 'zod';
+import { type ChangeContext, NamespaceService, type UserIdentity } from '../auth.js';
+import { AdminOnly, AnyUser, NamespaceRole, NamespaceVisible } from '../http/access.decorators.js';
+import { ApiController } from '../http/api-controller.decorator.js';
+import { Change } from '../http/change.decorator.js';
+import { CurrentUser } from '../http/current-user.decorator.js';
+import { forceQuery } from '../schemas/common.schemas.js';
+import { createNamespaceBody, listNamespacesQuery, updateNamespaceBody } from '../schemas/namespace.schemas.js';
+
+@ApiController('namespaces', 'namespaces')
+export class NamespaceController {
+  constructor(private readonly namespaces: NamespaceService) {}
+
+  @Post()
+  @AdminOnly()
+  @ApiOperation({ summary: 'Create an organisation' })
+  create(@Body({ schema: createNamespaceBody }) body: z.output<typeof createNamespaceBody>, @Change() ctx: ChangeContext) {
+    return this.namespaces.createOrganization(body, ctx);
+  }
+
+  @Get()
+  @AnyUser()
+  @ApiOperation({ summary: 'List namespaces: all for administrators, else yours and the public ones' })
+  list(@Query({ schema: listNamespacesQuery }) query: z.output<typeof listNamespacesQuery>, @CurrentUser() user: UserIdentity) {
+    return this.namespaces.list(user, query);
+  }
+
+  @Get(':ns')
+  @NamespaceVisible()
+  @ApiOperation({ summary: 'Get a namespace (members, or anyone when public)' })
+  get(@Param('ns') ns: string, @CurrentUser() user: UserIdentity) {
+    return this.namespaces.get(user, ns);
+  }
+
+  @Patch(':ns')
+  @NamespaceRole('owner')
+  @ApiOperation({ summary: "Change a namespace's visibility (owners)" })
+  update(@Param('ns') ns: string, @Body({ schema: updateNamespaceBody }) body: z.output<typeof updateNamespaceBody>, @Change() ctx: ChangeContext) {
+    return this.namespaces.setVisibility(ns, body.visibility, ctx);
+  }
+
+  @Delete(':ns')
+  @AdminOnly()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete an organisation (force=true: with its repositories)' })
+  async delete(@Param('ns') ns: string, @Query({ schema: forceQuery }) query: z.output<typeof forceQuery>, @Change() ctx: ChangeContext): Promise<void> {
+    await this.namespaces.delete(ns, query, ctx);
+  }
+}

@@ -1,0 +1,63 @@
+import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { ApiOperation } from '@nestjs/swagger';
+import type { z } from 'zod';
+import { type ChangeContext, type UserIdentity, UserService } from '../auth.js';
+import { AdminOnly, AnyUser, SelfOrAdmin } from '../http/access.decorators.js';
+import { ApiController } from '../http/api-controller.decorator.js';
+import { Change } from '../http/change.decorator.js';
+import { CurrentUser } from '../http/current-user.decorator.js';
+import { forceQuery } from '../schemas/common.schemas.js';
+import { changePasswordBody, createUserBody, listUsersQuery, updateUserBody } from '../schemas/user.schemas.js';
+
+@ApiController('users', 'users')
+export class UserController {
+  constructor(private readonly users: UserService) {}
+
+  @Post()
+  @AdminOnly()
+  @ApiOperation({ summary: 'Create a user and their personal namespace' })
+  create(@Body({ schema: createUserBody }) body: z.output<typeof createUserBody>, @Change() ctx: ChangeContext) {
+    return this.users.create(body, ctx);
+  }
+
+  @Get()
+  @AdminOnly()
+  @ApiOperation({ summary: 'List users (q: part of the username)' })
+  list(@Query({ schema: listUsersQuery }) query: z.output<typeof listUsersQuery>) {
+    return this.users.list(query);
+  }
+
+  @Put('me/password')
+  @AnyUser()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Change your own password' })
+  async changePassword(
+    @Body({ schema: changePasswordBody }) body: z.output<typeof changePasswordBody>,
+    @CurrentUser() user: UserIdentity,
+    @Change() ctx: ChangeContext,
+  ): Promise<void> {
+    await this.users.changeOwnPassword(user.username, body.currentPassword, body.newPassword, ctx);
+  }
+
+  @Get(':username')
+  @SelfOrAdmin()
+  @ApiOperation({ summary: 'Get a user (administrators, or the user themselves)' })
+  get(@Param('username') username: string) {
+    return this.users.get(username);
+  }
+
+  @Patch(':username')
+  @AdminOnly()
+  @ApiOperation({ summary: 'Grant or withdraw administration, disable or enable a user' })
+  update(@Param('username') username: string, @Body({ schema: updateUserBody }) body: z.output<typeof updateUserBody>, @Change() ctx: ChangeContext) {
+    return this.users.update(username, body, ctx);
+  }
+
+  @Delete(':username')
+  @AdminOnly()
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a user and their personal namespace (force=true: with its repositories)' })
+  async delete(@Param('username') username: string, @Query({ schema: forceQuery }) query: z.output<typeof forceQuery>, @Change() ctx: ChangeContext): Promise<void> {
+    await this.users.delete(username, query, ctx);
+  }
+}

@@ -1,0 +1,3 @@
+import { accountName, pageQuery, searchText } from './common.schemas.js';
+
+export const listRepositoriesQuery = pageQuery.extend({ q: searchText, namespace: accountName.optional() });
