@@ -639,4 +639,56 @@ describe.skipIf(!available)('token authentication', () => {
       await expectRefused(jwt.sign({ ...widened(), aud: 'berth-api' }, realKey, { algorithm: 'ES256', keyid: kid }));
     });
   });
+
+  // -------------------------------------------------------------------------
+  describe('configuration: PUBLIC_URL, TOKEN_SERVICE, TOKEN_TTL_SECONDS', () => {
+    const publicUrl = 'https://registry.example.test';
+    const service = 'berth-test-service';
+    let configured: TestRegistry;
+    beforeAll(async () => {
+      configured = await startRegistry({ env: { PUBLIC_URL: `${publicUrl}/`, TOKEN_SERVICE: service, TOKEN_TTL_SECONDS: '2' } });
+    });
+    afterAll(async () => {
+      await configured?.close();
+    });
+
+    it('the realm is PUBLIC_URL + /auth/token whatever Host the request names, the service is TOKEN_SERVICE', async () => {
+      const c = new RegistryClient(configured.url, null);
+      const variants: Record<string, string>[] = [{}, { Host: 'attacker.example:8443' }, { 'X-Forwarded-Host': 'attacker.example', 'X-Forwarded-Proto': 'http' }];
+      for (const headers of variants) {
+        const res = await c.get('/v2/', { headers });
+        expect(res.status).toBe(401);
+        expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="${publicUrl}/auth/token",service="${service}"`);
+      }
+      expect(c.takeViolations()).toEqual([]);
+    });
+
+    it('tokens carry aud = TOKEN_SERVICE and expire after TOKEN_TTL_SECONDS, also once used', async () => {
+      const { token, claims, answer } = await mustGetToken(configured.url, { auth: configured.admin!, service });
+      expect(claims.aud).toBe(service);
+      expect(answer.body.expires_in).toBe(2);
+      const c = new RegistryClient(configured.url, { token });
+      expect((await c.get('/v2/')).status).toBe(200);
+      expect((await c.get('/v2/')).status).toBe(200);
+      // A token /v2 has already verified must still stop working at `exp`.
+      await sleep(claims.exp * 1000 - Date.now() + 250);
+      const res = await c.get('/v2/');
+      expect(res.status, res.text).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe(`Bearer realm="${publicUrl}/auth/token",service="${service}"`);
+      expect(c.takeViolations()).toEqual([]);
+    });
+
+    it('a token of another Berth (another key, another service) is refused', async () => {
+      const { token } = await mustGetToken(url, { auth: registry.admin!, scopes: ['registry:catalog:*'] });
+      const res = await new RegistryClient(configured.url, { token }).get('/v2/');
+      expect(res.status).toBe(401);
+    });
+
+    it('two Berth instances in one process each keep verifying their own tokens', async () => {
+      // The first registry must still accept its own fresh token while the second one runs.
+      const { token } = await mustGetToken(url, { auth: alice, scopes: [`repository:${repo}:pull`] });
+      const res = await v2({ token }).get(manifestPath(repo), { headers: { Accept: ACCEPT_MANIFESTS } });
+      expect(res.status, res.text).toBe(200);
+    });
+  });
 });

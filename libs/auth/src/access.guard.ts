@@ -1,6 +1,5 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
 import { BerthConfig } from '@berth/config';
 import { RegistryError, assertRepositoryName, isRepositoryName } from '@berth/core';
@@ -9,10 +8,17 @@ import { AccessService } from './access.service.js';
 import { CredentialService } from './credential.service.js';
 import { PUBLIC_ROUTE, REGISTRY_ACCESS, type RegistryRequirement } from './decorators.js';
 import { ANONYMOUS, type Principal } from './identity.js';
-import type { TokenPrincipal } from './jwt.strategy.js';
+import { JwtStrategy, type TokenPrincipal } from './jwt.strategy.js';
 import { VerifiedTokens } from './verified-tokens.js';
 
 type AuthenticatedRequest = Request & { user?: Principal };
+
+/** The callbacks passport gives a strategy for one authentication attempt. */
+interface PassportOutcome {
+  success(user: unknown): void;
+  fail(challenge?: unknown): void;
+  error(err: Error): void;
+}
 
 /** Actions a route's action needs in the token, and the scope to challenge with. */
 const NEEDED: Record<RegistryAction, RegistryAction[]> = { pull: ['pull'], push: ['pull', 'push'], delete: ['delete'] };
@@ -25,7 +31,7 @@ const NEEDED: Record<RegistryAction, RegistryAction[]> = { pull: ['pull'], push:
  * credentials without the permission get 403. `/api` needs a user (not a robot).
  */
 @Injectable()
-export class AccessGuard extends AuthGuard('jwt') {
+export class AccessGuard implements CanActivate {
   private readonly verifiedTokens = new VerifiedTokens();
 
   constructor(
@@ -33,28 +39,22 @@ export class AccessGuard extends AuthGuard('jwt') {
     private readonly config: BerthConfig,
     private readonly credentials: CredentialService,
     private readonly access: AccessService,
-  ) {
-    super();
-  }
+    private readonly jwt: JwtStrategy,
+  ) {}
 
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const requirement = this.reflector.getAllAndOverride<RegistryRequirement | undefined>(REGISTRY_ACCESS, targets);
     const registry = req.path.startsWith('/v2');
-    await this.authenticate(context, req, registry ? requirement : undefined);
+    await this.authenticate(req, registry ? requirement : undefined);
     if (registry) await this.authorizeRegistry(req, requirement);
     else this.authorizeApi(req);
     return true;
   }
 
-  override handleRequest<T>(err: unknown, user: T): T {
-    if (err || !user) throw err instanceof Error ? err : new RegistryError('UNAUTHORIZED', 'invalid or expired token');
-    return user;
-  }
-
-  private async authenticate(context: ExecutionContext, req: AuthenticatedRequest, requirement: RegistryRequirement | undefined) {
+  private async authenticate(req: AuthenticatedRequest, requirement: RegistryRequirement | undefined) {
     const header = req.headers.authorization;
     try {
       if (!header) {
@@ -65,8 +65,8 @@ export class AccessGuard extends AuthGuard('jwt') {
         if (known) {
           req.user = known;
         } else {
-          await super.canActivate(context);
-          const principal = req.user as TokenPrincipal;
+          const principal = await this.verifyBearer(req);
+          req.user = principal;
           if (principal.audience === 'registry') this.verifiedTokens.set(token, principal, principal.expiresAt);
         }
       } else {
@@ -79,6 +79,21 @@ export class AccessGuard extends AuthGuard('jwt') {
       const message = err instanceof Error && err.message ? err.message : 'authentication failed';
       throw this.unauthorized(req, requirement, message);
     }
+  }
+
+  /**
+   * Runs this app's passport-jwt strategy on the request. Called on the strategy
+   * instance rather than through passport.authenticate, whose registry of strategies
+   * is global to the process (two apps in one process would share one key).
+   */
+  private verifyBearer(req: Request): Promise<TokenPrincipal> {
+    return new Promise((resolve, reject) => {
+      const attempt = Object.create(this.jwt) as JwtStrategy & PassportOutcome;
+      attempt.success = (user) => resolve(user as TokenPrincipal);
+      attempt.fail = () => reject(new RegistryError('UNAUTHORIZED', 'invalid or expired token'));
+      attempt.error = (err) => reject(err);
+      attempt.authenticate(req, {});
+    });
   }
 
   private async authorizeRegistry(req: AuthenticatedRequest, requirement: RegistryRequirement | undefined): Promise<void> {
