@@ -1,3 +1,5 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   berthOnly,
@@ -146,5 +148,17 @@ describe.skipIf(!available)('blobs: HEAD, GET, ranges, DELETE', () => {
     expect(res.status).toBe(200);
     expect(res.body.length).toBe(0);
     expect(res.headers.get('docker-content-digest')).toBe(d);
+  });
+
+  berthOnly('a blob lost from storage answers 404 BLOB_UNKNOWN, and pushing it again heals it', async () => {
+    const data = randomBlob(2048);
+    const d = await ctx.c.pushBlob(repo, data);
+    const hex = d.slice('sha256:'.length);
+    await rm(join(ctx.registry.dataDir, 'storage', 'blobs', 'sha256', hex.slice(0, 2), hex, 'data'));
+    expectError(await ctx.c.get(`/v2/${repo}/blobs/${d}`), 404, 'BLOB_UNKNOWN');
+    await ctx.c.pushBlob(repo, data);
+    const res = await ctx.c.get(`/v2/${repo}/blobs/${d}`);
+    expect(res.status).toBe(200);
+    expect(res.body.equals(data)).toBe(true);
   });
 });

@@ -10,6 +10,7 @@ import { errorMessage, trackChild, type Scope } from './cleanup.js';
 import type { BenchConfig } from './config.js';
 import { freePort, startServer, waitForRegistry } from './server-process.js';
 import type { RunningTarget } from './target.js';
+import { REPO } from './workload.js';
 
 /** Migrations and an embedded database may make the first start slow. */
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -94,7 +95,7 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
   scope.defer('remove Berth DATA_DIR', () => rm(dataDir, { recursive: true, force: true, maxRetries: 3 }));
 
   // Berth always runs with token auth: the first administrator is created at start-up
-  // from these, and every bench request carries its HTTP Basic credentials.
+  // from these; like docker, the bench trades them for a bearer token once and sends that.
   const admin = { username: 'bench-admin', password: randomBytes(18).toString('base64url') };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -104,8 +105,10 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
     LOG_LEVEL: 'warn',
     ADMIN_USERNAME: admin.username,
     ADMIN_PASSWORD: admin.password,
+    // One token outlives the whole run (a real client would fetch a fresh one per operation).
+    TOKEN_TTL_SECONDS: '3600',
   };
-  const notes = ['filesystem storage', 'auth on: HTTP Basic (admin) on every request'];
+  const notes = ['filesystem storage', 'auth on: bearer token (Docker token flow) on every request'];
   if (config.embedded) {
     // An inherited DATABASE_URL would silently point Berth at a real server.
     delete env.DATABASE_URL;
@@ -116,11 +119,24 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
     notes.push(`database: Postgres, fresh database ${db.name}`);
   }
 
-  const server = startServer(scope, 'Berth', process.execPath, [config.berthMain], { env, cwd: config.repoRoot });
+  // The same V8 setting as `npm start` and the Dockerfile.
+  const server = startServer(scope, 'Berth', process.execPath, ['--max-semi-space-size=8', config.berthMain], { env, cwd: config.repoRoot });
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
   await waitForRegistry(server, baseUrl, STARTUP_TIMEOUT_MS);
 
   const version = berthVersion(config);
-  const authorization = `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`;
+  const authorization = `Bearer ${await fetchToken(baseUrl, admin)}`;
   return { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes, authorization };
+}
+
+/** The Docker token flow: Basic credentials to the token endpoint, for every bench repository. */
+async function fetchToken(baseUrl: string, admin: { username: string; password: string }): Promise<string> {
+  const url = new URL('/auth/token', baseUrl);
+  url.searchParams.set('service', 'berth-registry');
+  for (const repo of Object.values(REPO)) url.searchParams.append('scope', `repository:${repo}:pull,push`);
+  const res = await fetch(url, {
+    headers: { authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}` },
+  });
+  if (!res.ok) throw new Error(`Berth token endpoint answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { token: string }).token;
 }

@@ -9,7 +9,7 @@ import { MANIFEST_ACCEPT, makeSmallImage, makeSmallImages, OCI_MANIFEST, type Sm
 import type { RunningTarget } from './target.js';
 
 /** One repository per step, so no step can benefit from another's blobs. */
-const REPO = {
+export const REPO = {
   warmup: 'bench/warmup',
   monolithic: 'bench/monolithic',
   chunked: 'bench/chunked',

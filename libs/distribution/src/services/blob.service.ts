@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { RegistryError, assertRepositoryName, isRepositoryName, parseDigest } from '@berth/core';
-import { STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
+import { PathNotFoundError, STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
 import { RepositoryService } from './repository.service.js';
 
 export interface BlobInfo {
@@ -13,6 +13,8 @@ export interface BlobInfo {
 /** Blobs as seen through a repository: visible only where linked. */
 @Injectable()
 export class BlobService {
+  private readonly logger = new Logger('Blobs');
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
@@ -39,8 +41,15 @@ export class BlobService {
     return this.storage.redirectUrl(blobDataPath(digest), method);
   }
 
-  open(digest: string, start: number, length: number): Promise<Readable> {
-    return this.storage.reader(blobDataPath(digest), start, length);
+  /** Streams the blob's bytes; a blob recorded but missing from storage is BLOB_UNKNOWN (push it again). */
+  async open(digest: string, start: number, length: number): Promise<Readable> {
+    try {
+      return await this.storage.reader(blobDataPath(digest), start, length);
+    } catch (err) {
+      if (!(err instanceof PathNotFoundError)) throw err;
+      this.logger.error(`blob ${digest} is recorded but missing from storage`);
+      throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is missing from storage`, { digest });
+    }
   }
 
   /** Unlinks the blob from the repository; its bytes go at the next garbage collection. */

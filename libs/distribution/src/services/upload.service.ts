@@ -183,12 +183,12 @@ export class UploadService {
   }
 
   /**
-   * Moves the staged bytes to the blob's content-addressed path (unless the blob is
-   * already stored) and links it, closing the session, in one statement.
+   * Moves the staged bytes to the blob's content-addressed path (unless storage already
+   * holds them: asking storage, not the database, lets a re-push heal a lost file) and
+   * links the blob, closing the session, in one statement.
    */
   private async storeBlob(repositoryId: number, stagingId: string, digest: string, size: number): Promise<void> {
-    const known: unknown[] = await this.dataSource.query('SELECT 1 FROM blobs WHERE digest = $1', [digest]);
-    if (!known.length) {
+    if ((await this.storage.stat(blobDataPath(digest)))?.size !== size) {
       if (size === 0) await (await this.storage.writer(uploadDataPath(stagingId), 0)).commit();
       // Concurrent completions of one digest all rename identical bytes onto one path: safe.
       await this.storage.move(uploadDataPath(stagingId), blobDataPath(digest));
