@@ -1,5 +1,6 @@
 import { InitialSchema1764100000000 } from './1764100000000-initial-schema.js';
 import { AccessControl1764200000000 } from './1764200000000-access-control.js';
+import { Notifications1764300000000 } from './1764300000000-notifications.js';
 
 /** Every migration, in order. Listed explicitly so the build needs no glob at run time. */
-export const MIGRATIONS = [InitialSchema1764100000000, AccessControl1764200000000];
+export const MIGRATIONS = [InitialSchema1764100000000, AccessControl1764200000000, Notifications1764300000000];

@@ -33,6 +33,12 @@ const environmentSchema = z.object({
   LOGIN_MAX_FAILURES: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(10),
   LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(50),
   LOGIN_FAILURE_WINDOW_SECONDS: seconds.default(300),
+  REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }).optional()),
+  RUN_WORKERS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  SECRETS_KEY: optionalString,
+  SECRETS_KEY_FILE: optionalString,
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  WEBHOOK_HISTORY_DAYS: z.coerce.number({ error: 'must be a number of days' }).int().min(1).default(30),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -68,6 +74,13 @@ export class BerthConfig {
     refreshTtlSeconds: number;
   };
   readonly loginThrottle: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
+  /** Redis for the job queues; absent → webhook notifications are off. */
+  readonly redisUrl?: string;
+  /** Run the queue processors (webhook delivery) in this process: the single-process default. */
+  readonly runWorkers: boolean;
+  /** Key (32 bytes, base64) that encrypts webhook secrets at rest; absent → generated into keyFile. */
+  readonly secrets: { key?: string; keyFile: string };
+  readonly webhooks: { allowPrivateTargets: boolean; historyDays: number };
 
   constructor(env: Environment) {
     const parsed = environmentSchema.safeParse(env);
@@ -93,6 +106,10 @@ export class BerthConfig {
       ttlSeconds: e.TOKEN_TTL_SECONDS,
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
     };
+    this.redisUrl = e.REDIS_URL;
+    this.runWorkers = e.RUN_WORKERS === 'true';
+    this.secrets = { key: e.SECRETS_KEY, keyFile: resolve(e.SECRETS_KEY_FILE ?? resolve(dataDir, 'secrets.key')) };
+    this.webhooks = { allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true', historyDays: e.WEBHOOK_HISTORY_DAYS };
     this.loginThrottle = {
       maxFailures: e.LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
