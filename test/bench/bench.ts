@@ -9,6 +9,7 @@ import { printTable, writeJson, type MachineInfo, type TargetResult } from './re
 import { berthVersion, startBerth } from './target-berth.js';
 import { distributionVersion, startDistribution } from './target-distribution.js';
 import type { RunningTarget } from './target.js';
+import { runWebhookFigure } from './webhook-figure.js';
 import { prepareWorkloadData, runWorkload, type WorkloadData } from './workload.js';
 
 const starters: Record<TargetName, (config: BenchConfig, scope: Scope) => Promise<RunningTarget>> = {
@@ -74,14 +75,21 @@ async function main(): Promise<number> {
   const results: TargetResult[] = [];
   for (const name of config.targets) {
     if (isInterrupted()) break;
-    results.push(await benchTarget(name, config, data));
+    const result = await benchTarget(name, config, data);
+    results.push(result);
+    // Figure 7, Berth only, on its own instance once the main one is gone.
+    if (result.name === 'berth' && result.status === 'ok' && !isInterrupted()) {
+      console.log(`\n== ${result.label}: manifest GET with a webhook subscription (figure 7)`);
+      result.figures.webhooks = await runWebhookFigure(config, data, (line) => console.log(`  ${line}`));
+    }
   }
   // An interrupted run has no meaningful figures: do not overwrite latest.json with them.
   if (isInterrupted()) return 130;
 
   printTable(config, results);
   await writeJson(config, machine, results, startedAt);
-  return results.some((r) => r.status === 'failed') ? 1 : 0;
+  const webhookFailed = results.some((r) => r.status === 'ok' && r.figures.webhooks?.status === 'failed');
+  return results.some((r) => r.status === 'failed') || webhookFailed ? 1 : 0;
 }
 
 main().then(

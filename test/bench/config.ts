@@ -27,6 +27,12 @@ export interface BenchConfig {
   skipBuild: boolean;
   distributionBin: string;
   distributionCache: DistributionCache;
+  /** Figure 7 (Berth only): manifest GET with a webhook subscription on vs off. BENCH_WEBHOOKS=0 skips it. */
+  webhooks: boolean;
+  /** redis-server for figure 7 (a private instance on a free port). */
+  redisBin: string;
+  /** Seconds of each of figure 7's two manifest GET runs. */
+  webhookDurationSec: number;
   repoRoot: string;
   berthMain: string;
   resultsFile: string;
@@ -49,6 +55,11 @@ function intEnv(name: string, fallback: number, min: number): number {
 
 function flagEnv(name: string): boolean {
   return ['1', 'true', 'yes'].includes((process.env[name] ?? '').toLowerCase());
+}
+
+/** Like flagEnv, for a switch that is on unless set to 0/false/no. */
+function onUnlessDisabled(name: string): boolean {
+  return !['0', 'false', 'no'].includes((process.env[name] ?? '').toLowerCase());
 }
 
 function parseTargets(raw: string | undefined): TargetName[] {
@@ -93,6 +104,9 @@ export function loadConfig(): BenchConfig {
     skipBuild: flagEnv('BENCH_SKIP_BUILD'),
     distributionBin: process.env.BENCH_DISTRIBUTION_BIN || '/usr/bin/docker-registry',
     distributionCache: parseCache(process.env.BENCH_DISTRIBUTION_CACHE),
+    webhooks: onUnlessDisabled('BENCH_WEBHOOKS'),
+    redisBin: process.env.BENCH_REDIS_BIN || '/usr/bin/redis-server',
+    webhookDurationSec: intEnv('BENCH_WEBHOOK_DURATION', intEnv('BENCH_DURATION', 10, 1), 1),
     repoRoot,
     // Override only to exercise the harness against a stand-in server.
     berthMain: process.env.BENCH_BERTH_MAIN || join(repoRoot, 'dist', 'apps', 'registry', 'src', 'main.js'),
@@ -102,4 +116,8 @@ export function loadConfig(): BenchConfig {
 
 export function distributionInstalled(config: BenchConfig): boolean {
   return existsSync(config.distributionBin);
+}
+
+export function redisInstalled(config: BenchConfig): boolean {
+  return existsSync(config.redisBin);
 }

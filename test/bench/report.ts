@@ -22,9 +22,17 @@ interface Row {
   label: string;
   unit: string;
   better: 'higher' | 'lower';
-  pick: (f: TargetFigures) => number | null;
+  /** null: the figure failed; undefined: not measured for this target. */
+  pick: (f: TargetFigures) => number | null | undefined;
   /** Ratios of error counts are meaningless. */
   noRatio?: boolean;
+  /** Measured on Berth only (figure 7): no Distribution cell, no ratio. */
+  berthOnly?: boolean;
+}
+
+/** Figure 7's numbers, or undefined when it did not run (its status shows instead). */
+function webhookFigures(f: TargetFigures) {
+  return f.webhooks?.status === 'ok' ? f.webhooks.figures : undefined;
 }
 
 function rows(config: BenchConfig): Row[] {
@@ -39,13 +47,19 @@ function rows(config: BenchConfig): Row[] {
     { key: 'manifestErrors', label: '5. manifest GET non-200/errors', unit: 'count', better: 'lower', pick: (f) => f.manifestGet.errors, noRatio: true },
     { key: 'peakRssMiB', label: '6. peak RSS in 1-3 (VmHWM)', unit: 'MiB', better: 'lower', pick: (f) => f.rss.peakHwmMiB },
     { key: 'maxSampledRssMiB', label: '6. max VmRSS in 1-3 (100 ms)', unit: 'MiB', better: 'lower', pick: (f) => f.rss.maxSampledRssMiB },
+    { key: 'webhookOffRps', label: '7. manifest GET, notifications on, no subscription', unit: 'req/s', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.off.requestsPerSec },
+    { key: 'webhookOnRps', label: '7. manifest GET, webhook subscription (pull events)', unit: 'req/s', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.on.requestsPerSec },
+    { key: 'webhookRatio', label: '7. with / without subscription', unit: 'ratio', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.ratio },
   ];
 }
 
 function cell(result: TargetResult | undefined, row: Row): string {
   if (!result) return '-';
+  if (row.berthOnly && result.name !== 'berth') return '-';
   if (result.status !== 'ok') return result.status;
   const value = row.pick(result.figures);
+  // A Berth-only figure that did not run shows why (skipped / failed).
+  if (value === undefined) return result.figures.webhooks?.status ?? '-';
   return value === null ? 'FAIL' : String(value);
 }
 
@@ -53,7 +67,7 @@ function ratioOf(berth: TargetResult | undefined, dist: TargetResult | undefined
   if (row.noRatio || berth?.status !== 'ok' || dist?.status !== 'ok') return null;
   const b = row.pick(berth.figures);
   const d = row.pick(dist.figures);
-  if (b === null || d === null || d === 0) return null;
+  if (b === null || b === undefined || d === null || d === undefined || d === 0) return null;
   return Math.round((b / d) * 100) / 100;
 }
 
@@ -81,6 +95,15 @@ export function printTable(config: BenchConfig, results: TargetResult[]): void {
     if (result.status === 'ok' && !result.figures.rss.hwmResetAtStart) {
       console.log('  (VmHWM could not be reset before step 1: it also covers start-up and warm-up)');
     }
+    const webhooks = result.status === 'ok' ? result.figures.webhooks : undefined;
+    if (webhooks?.status === 'ok') {
+      const w = webhooks.figures;
+      console.log(
+        `  7: ${[...webhooks.notes, `${w.durationSec}s per run`, `${w.pullEventsDeliveredDuringRun} of ${w.pullsDuringRun} pull events delivered by the end of the run`].join('; ')}`,
+      );
+    } else if (webhooks) {
+      console.log(`  7: ${webhooks.status}: ${webhooks.error}`);
+    }
   }
 }
 
@@ -94,6 +117,7 @@ export async function writeJson(
   const dist = results.find((r) => r.name === 'distribution');
   const ratios: Record<string, number | null> = {};
   for (const row of rows(config)) if (!row.noRatio) ratios[row.key] = ratioOf(berth, dist, row);
+  const webhooks = berth?.status === 'ok' ? berth.figures.webhooks : undefined;
 
   const report = {
     startedAt: startedAt.toISOString(),
@@ -107,9 +131,12 @@ export async function writeJson(
       layerKiB: config.layerBytes / 1024,
       manifestConnections: config.manifestConnections,
       manifestDurationSec: config.manifestDurationSec,
+      webhookDurationSec: config.webhooks ? config.webhookDurationSec : null,
     },
     targets: Object.fromEntries(results.map((r) => [r.name, r])),
     ratios: { definition: 'berth / distribution', ...ratios },
+    // Figure 7: Berth with a webhook subscription (pull events on) / without, same instance.
+    webhookRatio: { definition: 'manifest GET req/s with / without subscription (Berth)', value: webhooks?.status === 'ok' ? webhooks.figures.ratio : null },
   };
   await mkdir(dirname(config.resultsFile), { recursive: true });
   await writeFile(config.resultsFile, `${JSON.stringify(report, null, 2)}\n`);

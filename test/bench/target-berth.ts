@@ -82,8 +82,26 @@ async function createDatabase(config: BenchConfig, scope: Scope): Promise<{ name
   return { name, url: url.toString() };
 }
 
+export interface BerthStartOptions {
+  /** Added to (and overriding) the environment Berth starts with (figure 7: REDIS_URL, ...). */
+  env?: Record<string, string>;
+  /** Run `npm run build` first (default: unless BENCH_SKIP_BUILD); figure 7 reuses the main run's build. */
+  build?: boolean;
+  /** Server label in messages (default "Berth"). */
+  label?: string;
+}
+
 export async function startBerth(config: BenchConfig, scope: Scope): Promise<RunningTarget> {
-  if (!config.skipBuild) await buildBerth(config);
+  return (await startBerthWith(config, scope)).target;
+}
+
+/** startBerth with extra options; also returns the first administrator, for the admin API. */
+export async function startBerthWith(
+  config: BenchConfig,
+  scope: Scope,
+  options: BerthStartOptions = {},
+): Promise<{ target: RunningTarget; admin: { username: string; password: string } }> {
+  if (options.build ?? !config.skipBuild) await buildBerth(config);
   if (!existsSync(config.berthMain)) {
     throw new Error(
       `Berth is not built: ${relative(config.repoRoot, config.berthMain)} does not exist ` +
@@ -108,6 +126,9 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
     // One token outlives the whole run (a real client would fetch a fresh one per operation).
     TOKEN_TTL_SECONDS: '3600',
   };
+  // Notifications stay off unless asked for: an inherited REDIS_URL must not change figures 1-6.
+  delete env.REDIS_URL;
+  Object.assign(env, options.env);
   const notes = ['filesystem storage', 'auth on: bearer token (Docker token flow) on every request'];
   if (config.embedded) {
     // An inherited DATABASE_URL would silently point Berth at a real server.
@@ -120,13 +141,14 @@ export async function startBerth(config: BenchConfig, scope: Scope): Promise<Run
   }
 
   // The same V8 setting as `npm start` and the Dockerfile.
-  const server = startServer(scope, 'Berth', process.execPath, ['--max-semi-space-size=8', config.berthMain], { env, cwd: config.repoRoot });
+  const label = options.label ?? 'Berth';
+  const server = startServer(scope, label, process.execPath, ['--max-semi-space-size=8', config.berthMain], { env, cwd: config.repoRoot });
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
   await waitForRegistry(server, baseUrl, STARTUP_TIMEOUT_MS);
 
   const version = berthVersion(config);
   const authorization = `Bearer ${await fetchToken(baseUrl, admin)}`;
-  return { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes, authorization };
+  return { target: { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes, authorization }, admin };
 }
 
 /** The Docker token flow: Basic credentials to the token endpoint, for every bench repository. */

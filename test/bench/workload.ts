@@ -7,6 +7,7 @@ import { RegistryClient } from './registry-client.js';
 import { RssSampler, type RssReport } from './rss.js';
 import { MANIFEST_ACCEPT, makeSmallImage, makeSmallImages, OCI_MANIFEST, type SmallImage } from './small-images.js';
 import type { RunningTarget } from './target.js';
+import type { WebhookResult } from './webhook-figure.js';
 
 /** One repository per step, so no step can benefit from another's blobs. */
 export const REPO = {
@@ -37,6 +38,8 @@ export interface ManifestLoad {
 }
 
 export interface TargetFigures {
+  /** Figure 7 (Berth only; absent for other targets): see webhook-figure.ts. */
+  webhooks?: WebhookResult;
   monolithicPushMiBps: number;
   chunkedPushMiBps: number;
   pullMiBps: number;
@@ -72,7 +75,7 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
  * learns whether the server supports single-POST uploads, so step 4 does not
  * send every small blob twice to a server that does not.
  */
-async function warmUp(client: RegistryClient, data: WorkloadData): Promise<boolean> {
+export async function warmUp(client: RegistryClient, data: WorkloadData): Promise<boolean> {
   const singlePost = await client.pushSmallSinglePost(REPO.warmup, data.warmupBlob);
   await client.pushSmallTwoStep(REPO.warmup, data.warmupBlob);
   const pulled = await client.pullBlob(REPO.warmup, data.warmupBlob.digest);
@@ -91,7 +94,7 @@ async function pushImage(client: RegistryClient, repo: string, image: SmallImage
 }
 
 /** Workers pull image indexes from a shared counter until all are pushed. */
-async function pushImagesConcurrently(client: RegistryClient, config: BenchConfig, images: SmallImage[], singlePost: boolean) {
+export async function pushImagesConcurrently(client: RegistryClient, config: BenchConfig, images: SmallImage[], singlePost: boolean) {
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < images.length; i = next++) {
@@ -102,7 +105,7 @@ async function pushImagesConcurrently(client: RegistryClient, config: BenchConfi
 }
 
 /** Not timed: a fast answer is worthless if it is the wrong manifest. */
-async function verifyManifests(client: RegistryClient, images: SmallImage[]): Promise<void> {
+export async function verifyManifests(client: RegistryClient, images: SmallImage[]): Promise<void> {
   for (const image of images) {
     const digest = await client.getManifestDigest(REPO.images, image.tag);
     if (digest !== image.manifestDigest) {
@@ -111,13 +114,19 @@ async function verifyManifests(client: RegistryClient, images: SmallImage[]): Pr
   }
 }
 
-async function manifestLoad(target: RunningTarget, config: BenchConfig, images: SmallImage[]): Promise<ManifestLoad> {
+/** Step 5's load (also figure 7's): manifest GET by tag, round-robin, for `durationSec`. */
+export async function manifestLoad(
+  target: RunningTarget,
+  config: BenchConfig,
+  images: SmallImage[],
+  durationSec = config.manifestDurationSec,
+): Promise<ManifestLoad> {
   const paths = images.map((image) => `/v2/${REPO.images}/manifests/${image.tag}`);
   let next = 0;
   const result = await autocannon({
     url: target.baseUrl,
     connections: config.manifestConnections,
-    duration: config.manifestDurationSec,
+    duration: durationSec,
     headers: { accept: MANIFEST_ACCEPT, ...(target.authorization ? { authorization: target.authorization } : {}) },
     // Socket errors (not HTTP statuses) in the thousands mean the server is
     // gone: stop rather than hammer a dead port for the rest of the duration.

@@ -9,13 +9,15 @@ import { UserController } from './controllers/user.controller.js';
 import { AdminAccessGuard } from './http/admin-access.guard.js';
 import { AuditLogService } from './services/audit-log.service.js';
 import { RepositoryAdminService } from './services/repository-admin.service.js';
+import { WebhookAdminModule } from './webhook-admin.module.js';
 
 /**
- * The JSON admin API under /api/v1: accounts, namespaces, robots, repositories, audit log.
- * Needs the (global) AuthModule: its guard authenticates callers, its AccessService decides.
+ * The JSON admin API under /api/v1: accounts, namespaces, robots, repositories, audit log,
+ * webhooks. Needs the (global) AuthModule: its guard authenticates callers, its
+ * AccessService decides; and, for the webhooks, the (global) NotificationsModule.
  */
 @Module({
-  imports: [AccountsModule],
+  imports: [AccountsModule, WebhookAdminModule],
   controllers: [UserController, NamespaceController, MemberController, RobotController, RepositoryController, AuditController],
   providers: [AdminAccessGuard, RepositoryAdminService, AuditLogService],
 })

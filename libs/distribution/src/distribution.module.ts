@@ -9,6 +9,7 @@ import { BlobService } from './services/blob.service.js';
 import { ListingService } from './services/listing.service.js';
 import { ManifestService } from './services/manifest.service.js';
 import { ReferrerService } from './services/referrer.service.js';
+import { RegistryEvents } from './services/registry-events.js';
 import { RepositoryService } from './services/repository.service.js';
 import { UploadService } from './services/upload.service.js';
 
@@ -16,6 +17,6 @@ import { UploadService } from './services/upload.service.js';
 @Module({
   // Upload routes come before blob routes: `blobs/uploads` must not be taken for a digest.
   controllers: [BaseController, UploadController, BlobController, ManifestController, ListingController, ReferrerController],
-  providers: [RepositoryService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
+  providers: [RegistryEvents, RepositoryService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
 })
 export class DistributionModule {}

@@ -3,11 +3,17 @@ import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { RegistryAccess } from '@berth/auth';
 import { parseRange } from '../http/request-body.js';
+import type { EventContext } from '@berth/notifications';
+import { RequestEventContext } from '../http/event-context.js';
 import { BlobService } from '../services/blob.service.js';
+import { RegistryEvents } from '../services/registry-events.js';
 
 @Controller('v2/:name/blobs')
 export class BlobController {
-  constructor(private readonly blobs: BlobService) {}
+  constructor(
+    private readonly blobs: BlobService,
+    private readonly events: RegistryEvents,
+  ) {}
 
   @Head(':digest')
   @RegistryAccess({ action: 'pull' })
@@ -21,7 +27,13 @@ export class BlobController {
 
   @Get(':digest')
   @RegistryAccess({ action: 'pull' })
-  async get(@Param('name') name: string, @Param('digest') digest: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async get(
+    @Param('name') name: string,
+    @Param('digest') digest: string,
+    @RequestEventContext() context: EventContext,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     const blob = await this.blobs.stat(name, digest);
     const redirect = await this.blobs.redirectUrl(digest, 'GET');
     if (redirect) return this.redirect(res, redirect, digest);
@@ -34,6 +46,7 @@ export class BlobController {
       'Content-Length': length,
       ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}` } : {}),
     });
+    this.events.pulled(context, this.events.blobTarget(context, name, digest, blob.size));
     // Headers are gone: a storage failure now can only cut the connection.
     await pipeline(stream, res).catch(() => res.destroy());
   }
@@ -41,8 +54,13 @@ export class BlobController {
   @Delete(':digest')
   @RegistryAccess({ action: 'delete' })
   @HttpCode(202)
-  async delete(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
-    await this.blobs.delete(name, digest);
+  async delete(
+    @Param('name') name: string,
+    @Param('digest') digest: string,
+    @RequestEventContext() context: EventContext,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.blobs.delete(name, digest, context);
     res.writeHead(202, { 'Docker-Content-Digest': digest, 'Content-Length': 0 });
     res.end();
   }

@@ -2,7 +2,10 @@ import { Controller, Delete, Get, Head, Param, Put, Req, Res } from '@nestjs/com
 import type { Request, Response } from 'express';
 import { RegistryAccess } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
+import type { EventContext } from '@berth/notifications';
+import { RequestEventContext } from '../http/event-context.js';
 import { readLimitedBody } from '../http/request-body.js';
+import { RegistryEvents } from '../services/registry-events.js';
 import { ManifestService, type StoredManifest } from '../services/manifest.service.js';
 import { location } from './location.js';
 
@@ -11,13 +14,22 @@ export class ManifestController {
   constructor(
     private readonly manifests: ManifestService,
     private readonly config: BerthConfig,
+    private readonly events: RegistryEvents,
   ) {}
 
   @Get(':reference')
   @RegistryAccess({ action: 'pull' })
-  async get(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async get(
+    @Param('name') name: string,
+    @Param('reference') reference: string,
+    @RequestEventContext() context: EventContext,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     const manifest = await this.manifests.get(name, reference);
     this.send(req, res, manifest, true);
+    const tag = reference.includes(':') ? undefined : reference;
+    this.events.pulled(context, this.events.manifestTarget(context, name, { ...manifest, size: manifest.content.length }, tag));
   }
 
   @Head(':reference')
@@ -29,9 +41,15 @@ export class ManifestController {
 
   @Put(':reference')
   @RegistryAccess({ action: 'push' })
-  async put(@Param('name') name: string, @Param('reference') reference: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+  async put(
+    @Param('name') name: string,
+    @Param('reference') reference: string,
+    @RequestEventContext() context: EventContext,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
     const content = await readLimitedBody(req, this.config.manifestMaxBytes);
-    const result = await this.manifests.put(name, reference, content, req.headers['content-type']);
+    const result = await this.manifests.put(name, reference, content, req.headers['content-type'], context);
     res.writeHead(201, {
       Location: location(this.config, `/v2/${name}/manifests/${result.digest}`),
       'Docker-Content-Digest': result.digest,
@@ -43,8 +61,13 @@ export class ManifestController {
 
   @Delete(':reference')
   @RegistryAccess({ action: 'delete' })
-  async delete(@Param('name') name: string, @Param('reference') reference: string, @Res() res: Response): Promise<void> {
-    await this.manifests.delete(name, reference);
+  async delete(
+    @Param('name') name: string,
+    @Param('reference') reference: string,
+    @RequestEventContext() context: EventContext,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.manifests.delete(name, reference, context);
     res.writeHead(202, { 'Content-Length': 0 });
     res.end();
   }

@@ -2,6 +2,8 @@ import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Req, Res } fro
 import type { Request, Response } from 'express';
 import { AccessService, CurrentPrincipal, type Principal, RegistryAccess } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
+import type { EventContext } from '@berth/notifications';
+import { RequestEventContext } from '../http/event-context.js';
 import { parseContentRange } from '../http/request-body.js';
 import { BlobService } from '../services/blob.service.js';
 import { UploadService, type UploadState } from '../services/upload.service.js';
@@ -25,17 +27,18 @@ export class UploadController {
     @Query('mount') mount: string | undefined,
     @Query('from') from: string | undefined,
     @CurrentPrincipal() principal: Principal,
+    @RequestEventContext() context: EventContext,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     // Mounting reads the source: without pull on it, fall back to a plain upload.
-    if (mount && from && (await this.access.mayPull(principal, from)) && (await this.blobs.mount(name, mount, from))) {
+    if (mount && from && (await this.access.mayPull(principal, from)) && (await this.blobs.mount(name, mount, from, context))) {
       req.resume();
       return this.created(res, name, mount);
     }
     // With a body, `?digest=` is a whole upload; without one, clients expect a session.
     if (digest !== undefined && !mount && hasBody(req)) {
-      return this.created(res, name, await this.uploads.uploadWhole(name, digest, req));
+      return this.created(res, name, await this.uploads.uploadWhole(name, digest, req, context));
     }
     req.resume();
     this.accepted(res, await this.uploads.start(name));
@@ -60,12 +63,13 @@ export class UploadController {
     @Param('name') name: string,
     @Param('uuid') uuid: string,
     @Query('digest') digest: string | undefined,
+    @RequestEventContext() context: EventContext,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     const lastChunk = hasBody(req) ? { body: req, range: parseContentRange(req.headers['content-range']) } : undefined;
     if (!lastChunk) req.resume();
-    const stored = await this.uploads.complete(name, uuid, digest, lastChunk);
+    const stored = await this.uploads.complete(name, uuid, digest, context, lastChunk);
     this.created(res, name, stored);
   }
 

@@ -3,6 +3,8 @@ import type { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { RegistryError, assertRepositoryName, isRepositoryName, parseDigest } from '@berth/core';
 import { PathNotFoundError, STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
+import type { EventContext } from '@berth/notifications';
+import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 
 export interface BlobInfo {
@@ -18,6 +20,7 @@ export class BlobService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
+    private readonly events: RegistryEvents,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
@@ -53,28 +56,32 @@ export class BlobService {
   }
 
   /** Unlinks the blob from the repository; its bytes go at the next garbage collection. */
-  async delete(name: string, digest: string): Promise<void> {
+  async delete(name: string, digest: string, context: EventContext): Promise<void> {
     assertRepositoryName(name);
     parseDigest(digest);
-    const [, count] = (await this.dataSource.query(
-      `DELETE FROM repository_blobs rb USING repositories r
-        WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2`,
-      [name, digest],
-    )) as [unknown, number];
-    if (!count) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
+    await this.events.commit(context, async (manager) => {
+      const [, count] = (await manager.query(
+        `DELETE FROM repository_blobs rb USING repositories r
+          WHERE r.id = rb.repository_id AND r.name = $1 AND rb.digest = $2`,
+        [name, digest],
+      )) as [unknown, number];
+      if (!count) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
+      return { result: undefined, events: [{ action: 'delete', target: { digest, repository: name } }] };
+    });
   }
 
   /**
    * Links a blob that `from` has into `name` (cross-repository mount).
    * Returns false when `from` does not have it, so the caller falls back to an upload.
    */
-  async mount(name: string, digest: string, from: string): Promise<boolean> {
+  async mount(name: string, digest: string, from: string, context: EventContext): Promise<boolean> {
     if (!isRepositoryName(from)) return false;
     return this.dataSource.transaction(async (manager) => {
       const sourceId = await this.repositories.findId(from, manager);
       if (sourceId === undefined) return false;
-      const linked: unknown[] = await manager.query(
-        'SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2',
+      const linked: { size: string }[] = await manager.query(
+        `SELECT b.size FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest
+          WHERE rb.repository_id = $1 AND rb.digest = $2`,
         [sourceId, digest],
       );
       if (!linked.length) return false;
@@ -83,6 +90,8 @@ export class BlobService {
         'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING',
         [targetId, digest],
       );
+      const target = { ...this.events.blobTarget(context, name, digest, Number(linked[0].size)), fromRepository: from };
+      await this.events.record(manager, context, [{ action: 'mount', target }]);
       return true;
     });
   }

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { type ParsedManifest, RegistryError, assertRepositoryName, digestOf, parseDigest, parseManifest, parseReference } from '@berth/core';
+import type { EventContext } from '@berth/notifications';
+import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 
 export interface StoredManifest {
@@ -20,6 +22,7 @@ export class ManifestService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
+    private readonly events: RegistryEvents,
   ) {}
 
   async get(name: string, reference: string): Promise<StoredManifest> {
@@ -49,7 +52,13 @@ export class ManifestService {
    * Every referenced blob must be linked in this repository and every child
    * manifest present in it; a `subject` may point at a manifest not pushed yet.
    */
-  async put(name: string, reference: string, content: Buffer, contentType: string | undefined): Promise<PutManifestResult> {
+  async put(
+    name: string,
+    reference: string,
+    content: Buffer,
+    contentType: string | undefined,
+    context: EventContext,
+  ): Promise<PutManifestResult> {
     assertRepositoryName(name);
     const ref = parseReference(reference);
     const manifest = parseManifest(content, contentType);
@@ -98,26 +107,39 @@ export class ManifestService {
           [repositoryId, ref.tag, manifestId],
         );
       }
+      const tag = 'tag' in ref ? ref.tag : undefined;
+      const target = this.events.manifestTarget(context, name, { digest, mediaType: manifest.mediaType, size: content.length }, tag);
+      await this.events.record(manager, context, [{ action: 'push', target }]);
     });
     return { digest, subject: manifest.subject?.digest };
   }
 
   /** By digest: removes the manifest and every tag on it. By tag: removes only the tag. */
-  async delete(name: string, reference: string): Promise<void> {
+  async delete(name: string, reference: string, context: EventContext): Promise<void> {
     assertRepositoryName(name);
     const ref = parseReference(reference);
-    const [, count] = (
-      'tag' in ref
-        ? await this.dataSource.query(
-            'DELETE FROM tags t USING repositories r WHERE r.id = t.repository_id AND r.name = $1 AND t.name = $2',
-            [name, ref.tag],
-          )
-        : await this.dataSource.query(
-            'DELETE FROM manifests m USING repositories r WHERE r.id = m.repository_id AND r.name = $1 AND m.digest = $2',
-            [name, ref.digest],
-          )
-    ) as [unknown, number];
-    if (!count) throw await this.unknown(name, reference);
+    const deleted = await this.events.commit(context, async (manager) => {
+      const [rows] = (
+        'tag' in ref
+          ? await manager.query(
+              `DELETE FROM tags t USING repositories r, manifests m
+                WHERE r.id = t.repository_id AND m.id = t.manifest_id AND r.name = $1 AND t.name = $2
+                RETURNING m.digest, m.media_type`,
+              [name, ref.tag],
+            )
+          : await manager.query(
+              `DELETE FROM manifests m USING repositories r
+                WHERE r.id = m.repository_id AND r.name = $1 AND m.digest = $2
+                RETURNING m.digest, m.media_type`,
+              [name, ref.digest],
+            )
+      ) as [{ digest: string; media_type: string }[], number];
+      if (!rows.length) return { result: false, events: [] };
+      const tag = 'tag' in ref ? ref.tag : undefined;
+      const target = this.events.manifestTarget(context, name, { digest: rows[0].digest, mediaType: rows[0].media_type }, tag);
+      return { result: true, events: [{ action: 'delete' as const, target }] };
+    });
+    if (!deleted) throw await this.unknown(name, reference);
   }
 
   private async checkReferences(

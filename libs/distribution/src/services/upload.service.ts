@@ -6,6 +6,8 @@ import { Digester, type DigestAlgorithm, RegistryError, assertRepositoryName, pa
 import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
+import type { EventContext } from '@berth/notifications';
+import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 import { UploadHashes } from './upload-hashes.js';
 
@@ -32,6 +34,7 @@ export class UploadService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
+    private readonly events: RegistryEvents,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
@@ -47,7 +50,7 @@ export class UploadService {
    * staging file and checked like a session, but with no session row to write.
    * On any failure the staging file is removed, so nothing is left behind.
    */
-  async uploadWhole(name: string, expectedDigest: string, body: Readable): Promise<string> {
+  async uploadWhole(name: string, expectedDigest: string, body: Readable, context: EventContext): Promise<string> {
     let digest: string;
     let algorithm: DigestAlgorithm;
     try {
@@ -70,7 +73,7 @@ export class UploadService {
           actual,
         });
       }
-      await this.storeBlob(repositoryId, stagingId, digest, digester.size);
+      await this.storeBlob({ id: stagingId, name, repositoryId, size: digester.size }, digest, context);
       return digest;
     } catch (err) {
       await this.storage.delete(uploadDir(stagingId));
@@ -140,6 +143,7 @@ export class UploadService {
     name: string,
     id: string,
     expectedDigest: string | undefined,
+    context: EventContext,
     lastChunk?: { body: Readable; range?: { start: number; end: number } },
   ): Promise<string> {
     let digest: string;
@@ -160,7 +164,7 @@ export class UploadService {
           actual,
         });
       }
-      await this.storeBlob(upload.repositoryId, upload.id, digest, upload.size);
+      await this.storeBlob(upload, digest, context);
       return digest;
     });
   }
@@ -187,20 +191,24 @@ export class UploadService {
    * holds them: asking storage, not the database, lets a re-push heal a lost file) and
    * links the blob, closing the session, in one statement.
    */
-  private async storeBlob(repositoryId: number, stagingId: string, digest: string, size: number): Promise<void> {
+  private async storeBlob(staged: UploadState, digest: string, context: EventContext): Promise<void> {
+    const { id, name, repositoryId, size } = staged;
     if ((await this.storage.stat(blobDataPath(digest)))?.size !== size) {
-      if (size === 0) await (await this.storage.writer(uploadDataPath(stagingId), 0)).commit();
+      if (size === 0) await (await this.storage.writer(uploadDataPath(id), 0)).commit();
       // Concurrent completions of one digest all rename identical bytes onto one path: safe.
-      await this.storage.move(uploadDataPath(stagingId), blobDataPath(digest));
+      await this.storage.move(uploadDataPath(id), blobDataPath(digest));
     }
-    await this.dataSource.query(
-      `WITH blob AS (INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING),
-            link AS (INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1) ON CONFLICT DO NOTHING)
-       DELETE FROM uploads WHERE id = $4`,
-      [digest, size, repositoryId, stagingId],
-    );
-    this.hashes.forget(stagingId);
-    await this.storage.delete(uploadDir(stagingId));
+    await this.events.commit(context, async (manager) => {
+      await manager.query(
+        `WITH blob AS (INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING),
+              link AS (INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1) ON CONFLICT DO NOTHING)
+         DELETE FROM uploads WHERE id = $4`,
+        [digest, size, repositoryId, id],
+      );
+      return { result: undefined, events: [{ action: 'push', target: this.events.blobTarget(context, name, digest, size) }] };
+    });
+    this.hashes.forget(id);
+    await this.storage.delete(uploadDir(id));
   }
 
   private async discard(id: string): Promise<void> {

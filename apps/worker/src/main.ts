@@ -1,0 +1,34 @@
+import 'reflect-metadata';
+import dotenv from 'dotenv';
+import { type LogLevel, Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { BerthConfig, ConfigError } from '@berth/config';
+import { WorkerModule } from './worker.module.js';
+
+dotenv.config({ quiet: true });
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+let config: BerthConfig;
+try {
+  config = new BerthConfig(process.env);
+} catch (err) {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(2);
+}
+if (!config.redisUrl) {
+  console.error('berth-worker needs REDIS_URL: it takes its work from the Redis queue (without Redis, notifications are off and there is nothing to do)');
+  process.exit(2);
+}
+if (!config.database.url) {
+  console.error('berth-worker needs DATABASE_URL: the embedded database belongs to the registry process (which then runs the workers itself)');
+  process.exit(2);
+}
+
+const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
+  logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
+});
+// SIGTERM/SIGINT close the application: running deliveries finish, then connections close.
+app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+await app.init();
+new Logger('Berth').log('worker started');

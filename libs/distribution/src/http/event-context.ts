@@ -1,0 +1,20 @@
+import { type ExecutionContext, createParamDecorator } from '@nestjs/common';
+import type { Request } from 'express';
+import { randomUUID } from 'node:crypto';
+import type { Principal } from '@berth/auth';
+import type { EventContext } from '@berth/notifications';
+
+/** The request facts registry events report: who, from where, through which request. */
+export const RequestEventContext = createParamDecorator((_data: unknown, ctx: ExecutionContext): EventContext => {
+  const req = ctx.switchToHttp().getRequest<Request & { user?: Principal }>();
+  const identity = req.user?.identity;
+  const requestId = req.headers['x-request-id'];
+  return {
+    requestId: typeof requestId === 'string' && requestId.length <= 200 ? requestId : randomUUID(),
+    addr: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : '',
+    host: req.headers.host ?? '',
+    method: req.method,
+    userAgent: req.headers['user-agent'] ?? '',
+    actor: identity && identity.kind !== 'anonymous' ? identity.username : undefined,
+  };
+});

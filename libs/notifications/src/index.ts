@@ -1,0 +1,11 @@
+export * from './delivery-queue.js';
+export * from './event-outbox.js';
+export * from './registry-event.js';
+export { WEBHOOK_HEADERS, signWebhookBody, verifyWebhookSignature } from './delivery/webhook-signature.js';
+export { WEBHOOK_USER_AGENT } from './delivery/berth-version.js';
+export * from './notifications.module.js';
+export type { NotificationsOptions } from './notifications-options.js';
+export * from './notifications-status.js';
+export * from './secret-box.js';
+export * from './target-policy.js';
+export * from './webhooks/index.js';
