@@ -430,6 +430,41 @@ describe.skipIf(!available)('webhook notifications (built registry, real Redis, 
     expect(new Set((await deliveriesOf(scoped)).map((d) => d.repository))).toEqual(new Set([`${ours}/app`]));
   });
 
+  it('reports mounts and every kind of delete: tag, manifest, blob and repository', async () => {
+    const sub = await subscribe({ actions: ['mount', 'delete'] });
+    const source = `${uid('del')}/src`;
+    const repository = `${uid('del')}/app`;
+    const image = await push(source, 'v1');
+    const client = new RegistryClient(registry.url, registry.admin);
+    const layer = sha256(image.layers[0]);
+    const mounted = await client.post(`/v2/${repository}/blobs/uploads/?mount=${layer}&from=${source}`);
+    expect(mounted.status, mounted.text).toBe(201);
+    await client.pushImage(repository, 'v1', image);
+    expect((await client.delete(`/v2/${repository}/manifests/v1`)).status).toBe(202);
+    expect((await client.delete(`/v2/${repository}/manifests/${image.digest}`)).status).toBe(202);
+    expect((await client.delete(`/v2/${repository}/blobs/${layer}`)).status).toBe(202);
+    expectStatus(await hooks.api.delete(`/repositories/${repository}`), 204);
+
+    const events = await waitFor(
+      `the mount and four delete events of ${repository}`,
+      () => {
+        const got = eventsFor(sub.hook, repository, { ok: true }).map((e) => e.event);
+        return got.length >= 5 && got;
+      },
+      { timeoutMs: 20_000, detail: () => subscriber.describe(sub.hook) },
+    );
+    expect(events.find((e) => e.action === 'mount')?.target).toMatchObject({ digest: layer, repository, fromRepository: source });
+    const deletes = events.filter((e) => e.action === 'delete').map((e) => e.target);
+    expect(deletes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ tag: 'v1', digest: image.digest, repository }),
+        expect.objectContaining({ digest: image.digest, repository, mediaType: image.mediaType }),
+        expect.objectContaining({ digest: layer, repository }),
+        { repository },
+      ]),
+    );
+  });
+
   it("events carry the real tag, the robot's name as actor, and the request", async () => {
     const ns = uid('bot');
     expectStatus(await hooks.api.post('/namespaces', { name: ns }), 201);

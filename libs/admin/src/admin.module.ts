@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DistributionModule } from '@berth/distribution';
 import { AccountsModule } from './auth.js';
 import { AuditController } from './controllers/audit.controller.js';
 import { MemberController } from './controllers/member.controller.js';
@@ -17,7 +18,7 @@ import { WebhookAdminModule } from './webhook-admin.module.js';
  * AccessService decides; and, for the webhooks, the (global) NotificationsModule.
  */
 @Module({
-  imports: [AccountsModule, WebhookAdminModule],
+  imports: [AccountsModule, DistributionModule, WebhookAdminModule],
   controllers: [UserController, NamespaceController, MemberController, RobotController, RepositoryController, AuditController],
   providers: [AdminAccessGuard, RepositoryAdminService, AuditLogService],
 })

@@ -18,5 +18,7 @@ import { UploadService } from './services/upload.service.js';
   // Upload routes come before blob routes: `blobs/uploads` must not be taken for a digest.
   controllers: [BaseController, UploadController, BlobController, ManifestController, ListingController, ReferrerController],
   providers: [RegistryEvents, RepositoryService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
+  // The admin API deletes repositories and tags too, with the same events.
+  exports: [RegistryEvents],
 })
 export class DistributionModule {}

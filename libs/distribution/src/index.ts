@@ -1,3 +1,5 @@
 export * from './distribution.module.js';
+export * from './http/event-context.js';
 export * from './http/registry-exception.filter.js';
+export * from './services/registry-events.js';
 export * from './http/v2-path.js';

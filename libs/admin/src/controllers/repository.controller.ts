@@ -1,6 +1,8 @@
 import { Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiParam } from '@nestjs/swagger';
 import type { z } from 'zod';
+import { RequestEventContext } from '@berth/distribution';
+import type { EventContext } from '@berth/notifications';
 import type { ChangeContext, UserIdentity } from '../auth.js';
 import { AnyUser, RepositoryAction } from '../http/access.decorators.js';
 import { ApiController } from '../http/api-controller.decorator.js';
@@ -46,8 +48,13 @@ export class RepositoryController {
   @HttpCode(204)
   @ApiParam(NAME_PARAM)
   @ApiOperation({ summary: 'Delete a tag (maintainers); the manifest stays' })
-  async deleteTag(@Param('name') name: string[], @Param('tag') tag: string, @Change() ctx: ChangeContext): Promise<void> {
-    await this.repositories.deleteTag(repositoryParam(name), tagParam(tag), ctx);
+  async deleteTag(
+    @Param('name') name: string[],
+    @Param('tag') tag: string,
+    @Change() ctx: ChangeContext,
+    @RequestEventContext() event: EventContext,
+  ): Promise<void> {
+    await this.repositories.deleteTag(repositoryParam(name), tagParam(tag), ctx, event);
   }
 
   @Get('*name')
@@ -63,7 +70,7 @@ export class RepositoryController {
   @HttpCode(204)
   @ApiParam(NAME_PARAM)
   @ApiOperation({ summary: 'Delete a repository (maintainers); its blobs stay in storage until garbage collection' })
-  async delete(@Param('name') name: string[], @Change() ctx: ChangeContext): Promise<void> {
-    await this.repositories.delete(repositoryParam(name), ctx);
+  async delete(@Param('name') name: string[], @Change() ctx: ChangeContext, @RequestEventContext() event: EventContext): Promise<void> {
+    await this.repositories.delete(repositoryParam(name), ctx, event);
   }
 }

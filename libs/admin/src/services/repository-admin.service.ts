@@ -1,5 +1,7 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { RegistryEvents } from '@berth/distribution';
+import type { EventContext } from '@berth/notifications';
 import { AccessService, AuditService, type ChangeContext, type Identity, type Page, type PageRequest, pageOffset } from '../auth.js';
 
 export interface RepositorySummary {
@@ -49,6 +51,7 @@ export class RepositoryAdminService {
     private readonly dataSource: DataSource,
     private readonly access: AccessService,
     private readonly audit: AuditService,
+    private readonly events: RegistryEvents,
   ) {}
 
   /** The repositories the identity may pull. */
@@ -86,7 +89,7 @@ export class RepositoryAdminService {
   }
 
   /** Deletes the repository's rows: manifests, tags, blob links and uploads go with it. */
-  async delete(name: string, ctx: ChangeContext): Promise<void> {
+  async delete(name: string, ctx: ChangeContext, event: EventContext): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const rows: { tags: string }[] = await manager.query(
         `WITH deleted AS (DELETE FROM repositories WHERE name = $1 RETURNING id)
@@ -95,18 +98,19 @@ export class RepositoryAdminService {
       );
       if (!rows.length) throw repositoryNotFound(name);
       await this.audit.record({ ...ctx, action: 'repository.delete', target: `repository:${name}`, detail: { tags: Number(rows[0].tags) } }, manager);
+      await this.events.record(manager, event, [{ action: 'delete', target: { repository: name } }]);
     });
   }
 
   /** Untags: the manifest stays, reachable by digest. */
-  async deleteTag(name: string, tag: string, ctx: ChangeContext): Promise<void> {
+  async deleteTag(name: string, tag: string, ctx: ChangeContext, event: EventContext): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const rows: { digest: string }[] = await manager.query(
+      const rows: { digest: string; media_type: string }[] = await manager.query(
         `WITH deleted AS (
            DELETE FROM tags t USING repositories r
             WHERE t.repository_id = r.id AND r.name = $1 AND t.name = $2
             RETURNING t.manifest_id)
-         SELECT m.digest FROM deleted d JOIN manifests m ON m.id = d.manifest_id`,
+         SELECT m.digest, m.media_type FROM deleted d JOIN manifests m ON m.id = d.manifest_id`,
         [name, tag],
       );
       if (!rows.length) {
@@ -114,6 +118,8 @@ export class RepositoryAdminService {
         throw new NotFoundException(`tag ${tag} not found in ${name}`);
       }
       await this.audit.record({ ...ctx, action: 'tag.delete', target: `repository:${name}`, detail: { tag, digest: rows[0].digest } }, manager);
+      const target = this.events.manifestTarget(event, name, { digest: rows[0].digest, mediaType: rows[0].media_type }, tag);
+      await this.events.record(manager, event, [{ action: 'delete', target }]);
     });
   }
 
