@@ -38,7 +38,6 @@ export class NotificationsLifecycle implements OnApplicationBootstrap, OnModuleD
       this.logger.log('webhook notifications are off: set REDIS_URL to enable them');
       return;
     }
-    this.queue?.open();
     this.commits?.register();
     this.relay?.start();
     this.sweeper?.start();

@@ -1,8 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger, type Type } from '@nestjs/common';
+import { type Job, UnrecoverableError, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { BerthConfig } from '@berth/config';
 import { NOTIFICATIONS_OPTIONS, type ResolvedNotificationsOptions } from '../notifications-options.js';
 import { DELIVERY_QUEUE_NAME, type DeliveryJobData, retryDelayMs } from '../queue/delivery-job.js';
 import { closeRedisClient, createRedisClient } from '../queue/redis-client.js';
@@ -35,49 +35,57 @@ type Outcome = 'succeeded' | 'failed' | 'dead';
  * after the delay just recorded. After the job's last attempt, or when the target is
  * refused, the delivery is `dead`: kept, visible, and redeliverable.
  *
- * Plain bullmq classes rather than @nestjs/bullmq: the worker exists only when
- * notifications are on and this process runs workers, and it needs a custom backoff
- * and its own connection lifetime.
+ * A @nestjs/bullmq processor: BullModule creates its worker at module init, from the
+ * worker options of its @Processor decorator. Those depend on the configuration (the
+ * Redis URL, concurrency and retry delays) while decorator metadata is static, so
+ * the class that is registered is the one `webhookDeliveryProcessor()` decorates for
+ * one module; this class is its injection token. It is registered only where
+ * workers run (and Redis is configured).
  */
 @Injectable()
-export class WebhookDeliveryProcessor {
+export abstract class WebhookDeliveryProcessor extends WorkerHost<Worker<DeliveryJobData>> {
   private readonly logger = new Logger('Notifications');
-  private client?: Redis;
-  private worker?: Worker<DeliveryJobData>;
+  /**
+   * The `connection` of the worker's options: the worker sends its commands on it
+   * and makes a copy of it for its blocking fetches (which it closes itself).
+   */
+  protected abstract connection(): Redis;
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly config: BerthConfig,
     @Inject(NOTIFICATIONS_OPTIONS) private readonly options: ResolvedNotificationsOptions,
     private readonly box: SecretBox,
     private readonly sender: WebhookSender,
-  ) {}
+  ) {
+    super();
+    // The client is made without connecting (it belongs to a module definition, which
+    // may never become an application). Connecting it here, before BullModule creates
+    // the worker at module init, has BullMQ wait for it to be ready, through an outage.
+    const connection = this.connection();
+    if (connection.status === 'wait' || connection.status === 'end') connection.connect().catch(() => undefined);
+  }
 
+  /** The worker is created idle (`autorun: false`): it takes jobs from application bootstrap on. */
   start(): void {
-    // A worker blocks on Redis: its commands must wait through an outage, not fail.
-    this.client = createRedisClient(this.config.redisUrl as string, 'worker', this.logger, { maxRetriesPerRequest: null });
-    this.worker = new Worker<DeliveryJobData>(DELIVERY_QUEUE_NAME, (job) => this.process(job), {
-      connection: this.client,
-      concurrency: this.options.concurrency,
-      settings: {
-        backoffStrategy: (attemptsMade, _type, err) =>
-          err instanceof DeliveryAttemptError ? err.retryDelayMs : retryDelayMs(attemptsMade, this.options.retryBaseDelayMs, this.options.retryMaxDelayMs),
-      },
-    });
-    // The client already reports outages, once each.
-    this.worker.on('error', () => undefined);
+    this.worker.run().catch((err: Error) => this.logger.error(`the delivery worker stopped: ${err.message}`));
   }
 
   /**
    * Lets running attempts finish, then disconnects. Without Redis a graceful close
-   * would wait for it forever, and no attempt can be running anyway: force it.
+   * would wait for it forever, and no attempt can be running anyway: force it. This
+   * runs before @nestjs/bullmq closes its workers at application shutdown (a close
+   * that then finds this worker closed), and it closes the worker's client, which
+   * BullMQ leaves open.
    */
   async stop(): Promise<void> {
-    await this.worker?.close(this.client?.status !== 'ready').catch(() => undefined);
-    if (this.client) await closeRedisClient(this.client);
-    this.worker = undefined;
-    this.client = undefined;
+    const connection = this.connection();
+    await this.worker.close(connection.status !== 'ready').catch(() => undefined);
+    await closeRedisClient(connection);
   }
+
+  /** The worker's client already reports outages, once each. */
+  @OnWorkerEvent('error')
+  onWorkerError(): void {}
 
   async process(job: Job<DeliveryJobData>): Promise<void> {
     const delivery = await this.load(job.data.deliveryId);
@@ -142,4 +150,30 @@ export class WebhookDeliveryProcessor {
       [id, outcome, result.statusCode, result.error, retryDelay, result.durationMs],
     );
   }
+}
+
+/**
+ * The delivery processor of one NotificationsModule: a subclass carrying, as its
+ * @Processor metadata, the worker options made from the configuration.
+ */
+export function webhookDeliveryProcessor(redisUrl: string, options: ResolvedNotificationsOptions): Type<WebhookDeliveryProcessor> {
+  // A worker blocks on Redis: its commands must wait through an outage, not fail.
+  const connection = createRedisClient(redisUrl, 'worker', new Logger('Notifications'), { maxRetriesPerRequest: null, lazyConnect: true });
+
+  @Processor(DELIVERY_QUEUE_NAME, {
+    connection,
+    autorun: false,
+    concurrency: options.concurrency,
+    settings: {
+      // A failed attempt carries the delay it recorded; anything else thrown gets the same schedule.
+      backoffStrategy: (attemptsMade, _type, err) =>
+        err instanceof DeliveryAttemptError ? err.retryDelayMs : retryDelayMs(attemptsMade, options.retryBaseDelayMs, options.retryMaxDelayMs),
+    },
+  })
+  class ConfiguredWebhookDeliveryProcessor extends WebhookDeliveryProcessor {
+    protected connection(): Redis {
+      return connection;
+    }
+  }
+  return ConfiguredWebhookDeliveryProcessor;
 }

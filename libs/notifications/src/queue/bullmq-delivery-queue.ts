@@ -1,8 +1,9 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectQueue, getQueueToken } from '@nestjs/bullmq';
+import { Inject, Injectable, Logger, type Provider } from '@nestjs/common';
 import { type JobState, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { BerthConfig } from '@berth/config';
+import type { BerthConfig } from '@berth/config';
 import { DeliveryQueue } from '../delivery-queue.js';
 import { NOTIFICATIONS_OPTIONS, type ResolvedNotificationsOptions } from '../notifications-options.js';
 import { DELIVERY_BACKOFF_TYPE, DELIVERY_JOB_NAME, DELIVERY_QUEUE_NAME, type DeliveryJobData } from './delivery-job.js';
@@ -29,40 +30,33 @@ const LIVE_STATES = new Set<JobState | 'unknown'>(['waiting', 'active', 'delayed
 export class BullmqDeliveryQueue extends DeliveryQueue {
   readonly enabled = true;
   private readonly logger = new Logger('Notifications');
-  private client?: Redis;
-  private queue?: Queue<DeliveryJobData>;
+  private readonly client: Redis;
 
   constructor(
+    @InjectQueue(DELIVERY_QUEUE_NAME) private readonly queue: Queue<DeliveryJobData>,
     private readonly dataSource: DataSource,
-    private readonly config: BerthConfig,
     @Inject(NOTIFICATIONS_OPTIONS) private readonly options: ResolvedNotificationsOptions,
   ) {
     super();
+    // The client that deliveryQueueConnection() made for BullModule: the queue shares
+    // it (and leaves it open), its state says whether Redis answers, and it is ours to close.
+    const { connection } = queue.opts;
+    if (!(connection instanceof Redis)) throw new Error('the delivery queue was not given its Redis client (see deliveryQueueConnection)');
+    this.client = connection;
   }
 
-  open(): void {
-    // Commands fail at once (or after 5 s on a hung link) while Redis is away instead of
-    // piling up in memory: the callers keep the truth in Postgres and come back later.
-    this.client = createRedisClient(this.config.redisUrl as string, 'queue', this.logger, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: 5000,
-    });
-    this.queue = new Queue<DeliveryJobData>(DELIVERY_QUEUE_NAME, { connection: this.client });
-    // The client already reports outages, once each.
-    this.queue.on('error', () => undefined);
-  }
-
+  /**
+   * Lets the queue go (before @nestjs/bullmq would at application shutdown, which
+   * then has nothing left to do), then its client.
+   */
   async close(): Promise<void> {
-    await this.queue?.close().catch(() => undefined);
-    if (this.client) await closeRedisClient(this.client);
-    this.queue = undefined;
-    this.client = undefined;
+    await this.queue.close().catch(() => undefined);
+    await closeRedisClient(this.client);
   }
 
   /** Whether Redis answers now; the relay takes outbox rows only then. */
   get ready(): boolean {
-    return this.client?.status === 'ready';
+    return this.client.status === 'ready';
   }
 
   /**
@@ -135,7 +129,34 @@ export class BullmqDeliveryQueue extends DeliveryQueue {
 
   /** BullMQ would wait for a connection that is not there; fail at once instead. */
   private requireQueue(): Queue<DeliveryJobData> {
-    if (!this.queue || !this.ready) throw new Error('Redis is unreachable');
+    if (!this.ready) throw new Error('Redis is unreachable');
     return this.queue;
   }
 }
+
+/**
+ * The shared BullMQ configuration (BullModule.forRootAsync): the queue's client.
+ * Commands fail at once (or after 5 s on a hung link) while Redis is away instead of
+ * piling up in memory: the callers keep the truth in Postgres and come back later.
+ * The delivery worker has a client of its own (see webhookDeliveryProcessor).
+ */
+export function deliveryQueueConnection(config: BerthConfig): { connection: Redis } {
+  return {
+    connection: createRedisClient(config.redisUrl as string, 'queue', new Logger('Notifications'), {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: 5000,
+    }),
+  };
+}
+
+/**
+ * Silences the queue's 'error' events (its client already reports outages, once
+ * each) from the moment BullModule creates it: BullmqDeliveryQueue is created only
+ * once the database is ready, and BullMQ prints an error event nobody listens to.
+ */
+export const DELIVERY_QUEUE_ERRORS: Provider = {
+  provide: Symbol('DELIVERY_QUEUE_ERRORS'),
+  inject: [getQueueToken(DELIVERY_QUEUE_NAME)],
+  useFactory: (queue: Queue) => queue.on('error', () => undefined),
+};
