@@ -39,6 +39,7 @@ const environmentSchema = z.object({
   SECRETS_KEY_FILE: optionalString,
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   WEBHOOK_HISTORY_DAYS: z.coerce.number({ error: 'must be a number of days' }).int().min(1).default(30),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(1).default(1000),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -80,7 +81,8 @@ export class BerthConfig {
   readonly runWorkers: boolean;
   /** Key (32 bytes, base64) that encrypts webhook secrets at rest; absent → generated into keyFile. */
   readonly secrets: { key?: string; keyFile: string };
-  readonly webhooks: { allowPrivateTargets: boolean; historyDays: number };
+  /** retryBaseMs: the first retry waits about this long; attempt n waits base·2^(n-1), jittered. */
+  readonly webhooks: { allowPrivateTargets: boolean; historyDays: number; retryBaseMs: number };
 
   constructor(env: Environment) {
     const parsed = environmentSchema.safeParse(env);
@@ -109,7 +111,11 @@ export class BerthConfig {
     this.redisUrl = e.REDIS_URL;
     this.runWorkers = e.RUN_WORKERS === 'true';
     this.secrets = { key: e.SECRETS_KEY, keyFile: resolve(e.SECRETS_KEY_FILE ?? resolve(dataDir, 'secrets.key')) };
-    this.webhooks = { allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true', historyDays: e.WEBHOOK_HISTORY_DAYS };
+    this.webhooks = {
+      allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
+      historyDays: e.WEBHOOK_HISTORY_DAYS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+    };
     this.loginThrottle = {
       maxFailures: e.LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,

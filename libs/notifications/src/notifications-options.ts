@@ -4,7 +4,7 @@ import type { BerthConfig } from '@berth/config';
 export interface NotificationsOptions {
   /** Run the delivery processor and history pruning in this process; default `config.runWorkers`. */
   workers?: boolean;
-  /** First retry delay; attempt n waits base·2^(n-1), jittered down by up to half. Default 1000 ms. */
+  /** First retry delay; attempt n waits base·2^(n-1), jittered down by up to half. Default WEBHOOK_RETRY_BASE_MS. */
   retryBaseDelayMs?: number;
   /** No single retry waits longer than this. Default one hour. */
   retryMaxDelayMs?: number;
@@ -28,7 +28,7 @@ export const NOTIFICATIONS_OPTIONS = Symbol('NOTIFICATIONS_OPTIONS');
 export function resolveNotificationsOptions(config: BerthConfig, options: NotificationsOptions): ResolvedNotificationsOptions {
   return {
     workers: options.workers ?? config.runWorkers,
-    retryBaseDelayMs: options.retryBaseDelayMs ?? 1000,
+    retryBaseDelayMs: options.retryBaseDelayMs ?? config.webhooks.retryBaseMs,
     retryMaxDelayMs: options.retryMaxDelayMs ?? 3_600_000,
     concurrency: options.concurrency ?? 10,
     relayIntervalMs: options.relayIntervalMs ?? 1000,
