@@ -1,7 +1,5 @@
 import { type KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { BerthConfig } from '@berth/config';
+import { type BerthConfig, readOrCreateKeyFile } from '@berth/config';
 
 /**
  * The ES256 key that signs tokens. From TOKEN_SIGNING_KEY (replicas share it through
@@ -20,7 +18,7 @@ export class SigningKey {
   }
 
   static async load(config: BerthConfig): Promise<SigningKey> {
-    const pem = config.token.signingKey ?? (await readOrCreateKeyFile(config.token.keyFile));
+    const pem = config.token.signingKey ?? (await readOrCreateKeyFile(config.token.keyFile, generatePem));
     let privateKey: KeyObject;
     try {
       privateKey = createPrivateKey(pem);
@@ -39,21 +37,7 @@ export class SigningKey {
   }
 }
 
-async function readOrCreateKeyFile(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if (err.code !== 'ENOENT') throw err;
-  }
+function generatePem(): string {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-  await mkdir(dirname(file), { recursive: true });
-  try {
-    // `wx`: when two processes start at once, the first key written wins and both use it.
-    await writeFile(file, pem, { flag: 'wx', mode: 0o600 });
-    return pem;
-  } catch (err) {
-    if (err.code === 'EEXIST') return readFile(file, 'utf8');
-    throw err;
-  }
+  return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 }

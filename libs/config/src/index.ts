@@ -1,2 +1,3 @@
 export * from './berth-config.js';
 export * from './config.module.js';
+export * from './key-file.js';

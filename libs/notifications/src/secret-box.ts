@@ -1,7 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import type { BerthConfig } from '@berth/config';
+import { type BerthConfig, readOrCreateKeyFile } from '@berth/config';
 
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
@@ -18,7 +16,7 @@ export class SecretBox {
   private constructor(private readonly key: Buffer) {}
 
   static async load(config: BerthConfig): Promise<SecretBox> {
-    const encoded = config.secrets.key ?? (await readOrCreateKeyFile(config.secrets.keyFile));
+    const encoded = config.secrets.key ?? (await readOrCreateKeyFile(config.secrets.keyFile, () => `${randomBytes(KEY_BYTES).toString('base64')}\n`));
     return SecretBox.fromBase64(encoded, config.secrets.key ? 'SECRETS_KEY' : config.secrets.keyFile);
   }
 
@@ -49,23 +47,5 @@ export class SecretBox {
     } catch {
       throw new Error('cannot decrypt a stored secret: it was sealed with another key (was SECRETS_KEY or the key file changed?)');
     }
-  }
-}
-
-async function readOrCreateKeyFile(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    if (err.code !== 'ENOENT') throw err;
-  }
-  const encoded = `${randomBytes(KEY_BYTES).toString('base64')}\n`;
-  await mkdir(dirname(file), { recursive: true });
-  try {
-    // `wx`: when two processes start at once, the first key written wins and both use it.
-    await writeFile(file, encoded, { flag: 'wx', mode: 0o600 });
-    return encoded;
-  } catch (err) {
-    if (err.code === 'EEXIST') return readFile(file, 'utf8');
-    throw err;
   }
 }
