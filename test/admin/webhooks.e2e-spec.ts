@@ -374,6 +374,7 @@ describe.skipIf(!available)('admin API: webhooks', () => {
         repository: `${team.namespace}/app`,
         tag: 'v1',
         digest: `sha256:${'a'.repeat(64)}`,
+        eventCount: 1,
         status: 'dead',
         attempts: 2,
         lastStatusCode: null,
@@ -396,6 +397,8 @@ describe.skipIf(!available)('admin API: webhooks', () => {
       const detail = expectStatus(await team.owner.get(`${nsHooks()}/${hook.id}/deliveries/${ids.dead}`), 200);
       expect(detail).toMatchObject({ id: ids.dead, status: 'dead', event: { action: 'push', target: { repository: `${team.namespace}/app`, tag: 'v1' } } });
       expect(detail.event.id).toBe(detail.eventId);
+      expect(detail.eventCount).toBe(1);
+      expect(detail.events).toEqual([detail.event]);
       expect(detail.attempts).toEqual([
         { attempt: 1, at: expect.any(String), statusCode: 500, durationMs: 40, error: 'HTTP 500', nextRetryAt: expect.any(String) },
         { attempt: 2, at: expect.any(String), statusCode: null, durationMs: 41, error: 'timeout after 5000 ms', nextRetryAt: null },
@@ -406,6 +409,31 @@ describe.skipIf(!available)('admin API: webhooks', () => {
       // A delivery is reached only through its own subscription.
       const sibling = expectStatus(await team.owner.post(nsHooks(), { name: 'sibling', url: HOOK_URL }), 201).webhook;
       expectApiError(await team.owner.get(`${nsHooks()}/${sibling.id}/deliveries/${ids.dead}`), 404);
+    });
+
+    it('shows a batch of pull events as one delivery: the first event in the listing, every event in the detail', async () => {
+      const batch = expectStatus(await team.owner.post(nsHooks(), { name: 'pull-batch', url: HOOK_URL }), 201).webhook;
+      const pulls = ['v1', 'v2', 'v3'].map((tag) => ({
+        id: randomUUID(),
+        timestamp: new Date().toISOString(),
+        action: 'pull',
+        target: { repository: `${team.namespace}/app`, tag, digest: `sha256:${tag.slice(1).repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json' },
+        request: { id: 'r', addr: '127.0.0.1', host: 'registry', method: 'GET', useragent: 'test' },
+        actor: { name: 'someone' },
+        source: { addr: 'host', instanceID: 'i' },
+      }));
+      const id = randomUUID();
+      // As the relay stores a batch: the array of its events, event_id and action those of the first.
+      await registry.sql(
+        `INSERT INTO webhook_deliveries (id, webhook_id, event_id, action, payload, status) VALUES ($1, $2, $3, 'pull', $4, 'succeeded')`,
+        [id, batch.id, pulls[0].id, JSON.stringify(pulls)],
+      );
+      const listed = expectStatus(await team.owner.get(`${nsHooks()}/${batch.id}/deliveries`), 200);
+      expect(listed.items).toEqual([
+        expect.objectContaining({ id, eventId: pulls[0].id, action: 'pull', repository: `${team.namespace}/app`, tag: 'v1', digest: pulls[0].target.digest, eventCount: 3 }),
+      ]);
+      const detail = expectStatus(await team.owner.get(`${nsHooks()}/${batch.id}/deliveries/${id}`), 200);
+      expect(detail).toMatchObject({ id, eventId: pulls[0].id, tag: 'v1', eventCount: 3, event: pulls[0], events: pulls, attempts: [] });
     });
 
     it('ping and redeliver answer 409 while notifications are off, and change nothing', async () => {
@@ -518,6 +546,8 @@ describe.skipIf(!available)('admin API: webhook ping and redelivery, with a (rec
       actor: { name: registry.admin.username },
       source: { addr: expect.any(String), instanceID: expect.any(String) },
     });
+    expect(detail.events).toEqual([detail.event]);
+    expect(detail.eventCount).toBe(1);
     expect(detail.nextAttemptAt).toEqual(expect.any(String));
     const audit = expectStatus(await admin.get('/audit?action=webhook.ping'), 200);
     expect(audit.items[0]).toMatchObject({ target: `webhook:${hook.id}`, detail: { deliveryId: delivery.id, eventId: delivery.eventId } });

@@ -372,7 +372,7 @@ describe.skipIf(!available)('notifications runtime (Postgres, Redis, HTTP subscr
     const started = performance.now();
     for (const repository of ['team/a', 'team/b', 'team/c']) pull(repository);
     expect(performance.now() - started).toBeLessThan(20);
-    await vi.waitFor(() => expect(fixture.subscriber.received).toHaveLength(3), { timeout: 5000 });
+    await vi.waitFor(() => expect(fixture.subscriber.events()).toHaveLength(3), { timeout: 5000 });
     expect(fixture.subscriber.events().map((e) => [e.action, e.target.repository])).toEqual(
       expect.arrayContaining([
         ['pull', 'team/a'],
@@ -380,6 +380,63 @@ describe.skipIf(!available)('notifications runtime (Postgres, Redis, HTTP subscr
         ['pull', 'team/c'],
       ]),
     );
+    // Written in one flush and relayed in one batch: one delivery, one POST carrying the three.
+    expect(fixture.subscriber.received).toHaveLength(1);
+    const [delivery] = await fixture.database.query<{ event_id: string; action: string }>('SELECT event_id, action FROM webhook_deliveries');
+    expect(delivery).toEqual({ event_id: fixture.subscriber.events()[0].id, action: 'pull' });
+    expect(fixture.subscriber.received[0].headers['x-berth-event']).toBe(delivery.event_id);
+  });
+
+  it('sends the pull events of a relayed batch to a subscription as one delivery of at most 500, and every other event alone', async () => {
+    await fixture.start();
+    const pullsOnly = await fixture.webhook({ actions: ['pull'] });
+    const everything = await fixture.webhook();
+    const event = (action: string, i: number) => ({
+      id: crypto.randomUUID(),
+      timestamp: new Date().toISOString(),
+      action,
+      target: { mediaType: MANIFEST, repository: `team/app${i}`, digest: `sha256:${'a'.repeat(64)}` },
+      request: { id: 'r', addr: '127.0.0.1', host: 'registry', method: 'GET', useragent: 'test' },
+      actor: { name: 'bob' },
+      source: { addr: 'host', instanceID: 'i' },
+    });
+    const pulls = (from: number, count: number) => Array.from({ length: count }, (_, i) => event('pull', from + i));
+    // 1203 rows in one statement: the relay takes 1000 (a push, 600 pulls, a delete, 398 pulls), then 203 (202 pulls, a push).
+    const events = [event('push', 0), ...pulls(0, 600), event('delete', 1), ...pulls(600, 600), event('push', 2)];
+    await fixture.database.query(`INSERT INTO event_outbox (event_id, payload) SELECT * FROM unnest($1::uuid[], $2::jsonb[])`, [
+      events.map((e) => e.id),
+      events.map((e) => JSON.stringify(e)),
+    ]);
+    const expected = (hook: string) => (hook === everything ? events : events.filter((e) => e.action === 'pull'));
+    // Both subscriptions take the 1200 pulls; the second also the three others.
+    await vi.waitFor(() => expect(fixture.subscriber.events()).toHaveLength(1200 + events.length), { timeout: 10_000 });
+    await vi.waitFor(async () => expect((await fixture.deliveries()).every((d) => d.status === 'succeeded')).toBe(true));
+    const rows = await fixture.database.query<{ id: string; webhook_id: string; event_id: string; action: string }>(
+      `SELECT id, webhook_id, event_id, action FROM webhook_deliveries`,
+    );
+    for (const hook of [pullsOnly, everything]) {
+      const requests = fixture.subscriber.received.filter((r) => rows.some((d) => d.webhook_id === hook && d.id === r.headers['x-berth-delivery']));
+      const bodies = requests.map((r) => JSON.parse(r.body.toString('utf8')).events as { id: string; action: string }[]);
+      // Every event exactly once, each pull batch in outbox order.
+      expect(bodies.flat().map((e) => e.id).sort()).toEqual(expected(hook).map((e) => e.id).sort());
+      const sizes = (action: string) =>
+        bodies
+          .filter((b) => b[0].action === action)
+          .map((b) => b.length)
+          .sort((a, b) => a - b);
+      expect(sizes('pull')).toEqual([202, 498, 500]);
+      if (hook === everything) expect([sizes('push'), sizes('delete')]).toEqual([[1, 1], [1]]);
+      for (const [i, body] of bodies.entries()) {
+        expect(new Set(body.map((e) => e.action)).size).toBe(1);
+        const order = body.map((e) => events.findIndex((x) => x.id === e.id));
+        expect(order).toEqual([...order].sort((a, b) => a - b));
+        // X-Berth-Event and the row's event_id are the first event's; the action is the events' action.
+        const row = rows.find((d) => d.id === requests[i].headers['x-berth-delivery'])!;
+        expect(requests[i].headers['x-berth-event']).toBe(body[0].id);
+        expect(row).toMatchObject({ event_id: body[0].id, action: body[0].action });
+      }
+    }
+    expect(rows).toHaveLength(3 + 3 + 3);
   });
 
   it('records nothing for a change that rolls back', async () => {

@@ -10,14 +10,15 @@ import { SecretBox } from '../secret-box.js';
 import { openWebhookHeaders } from '../webhooks/webhook-headers.js';
 import { PING_ACTION } from '../webhooks/ping-event.js';
 import { DeliveryAttemptError } from './delivery-attempt.error.js';
-import { deliveryBody } from './event-body.js';
+import { deliveryBody, payloadEvents } from './event-body.js';
 import { type SendResult, type WebhookTarget, WebhookSender } from './webhook-sender.js';
 
 interface DeliveryRow {
   id: string;
   event_id: string;
   action: string;
-  payload: Record<string, unknown>;
+  /** One event, or the array of a batch of pulls (see payloadEvents). */
+  payload: unknown;
   status: string;
   url: string;
   secret_encrypted: string;
@@ -133,7 +134,8 @@ export abstract class WebhookDeliveryProcessor extends WorkerHost<Worker<Deliver
     } catch (err) {
       return { ok: false, statusCode: null, durationMs: 0, error: err.message, refused: false };
     }
-    return this.sender.send(target, { delivery: delivery.id, event: delivery.event_id }, deliveryBody(delivery.payload));
+    // X-Berth-Event is the delivery's event_id: its (first) event's id. Each event of a batch has its own id in the body.
+    return this.sender.send(target, { delivery: delivery.id, event: delivery.event_id }, deliveryBody(payloadEvents(delivery.payload)));
   }
 
   /** The attempt and the delivery's new state, together. */

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { deliveryBody } from './event-body.js';
+import { deliveryBody, payloadEvents } from './event-body.js';
 import { signWebhookBody, verifyWebhookSignature } from './webhook-signature.js';
 
 describe('webhook signatures and bodies', () => {
@@ -25,10 +25,19 @@ describe('webhook signatures and bodies', () => {
       request: { id: 'r', addr: 'a', host: 'h', method: 'PUT', useragent: 'u' },
       timestamp: 't',
     };
-    const body = JSON.parse(deliveryBody(stored));
+    const body = JSON.parse(deliveryBody(payloadEvents(stored)));
     expect(Object.keys(body)).toEqual(['events']);
     expect(Object.keys(body.events[0])).toEqual(['id', 'timestamp', 'action', 'target', 'request', 'actor', 'source']);
     expect(Object.keys(body.events[0].target)).toEqual(['mediaType', 'size', 'digest', 'length', 'repository', 'url', 'tag']);
     expect(body.events[0]).toEqual(stored);
+  });
+
+  it('sends a stored batch (an array) as every event of it, in order, and a single stored event as one', () => {
+    const pull = (id: string) => ({ target: { repository: 'x', mediaType: 'm' }, action: 'pull', id });
+    const batch = JSON.parse(deliveryBody(payloadEvents([pull('e1'), pull('e2'), pull('e3')])));
+    expect(batch.events.map((e: { id: string }) => e.id)).toEqual(['e1', 'e2', 'e3']);
+    expect(Object.keys(batch.events[1])).toEqual(['id', 'action', 'target']);
+    expect(Object.keys(batch.events[1].target)).toEqual(['mediaType', 'repository']);
+    expect(JSON.parse(deliveryBody(payloadEvents(pull('e4'))))).toEqual({ events: [pull('e4')] });
   });
 });

@@ -2,9 +2,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /** The request headers every delivery carries besides Content-Type and User-Agent. */
 export const WEBHOOK_HEADERS = {
-  /** The delivery's id: the same on every attempt and redelivery of one event to one subscription. */
+  /** The delivery's id: the same on every attempt and redelivery of one delivery (one event, or one batch of pulls). */
   delivery: 'X-Berth-Delivery',
-  /** The event's id (also in the body): subscribers drop duplicates by it. */
+  /**
+   * The event's id (also in the body): subscribers drop duplicates by it. A batch of
+   * pull events carries the id of its first event here; every event of the body has
+   * its own `id`, which is what to deduplicate by.
+   */
   event: 'X-Berth-Event',
   /** `sha256=` and the hex HMAC-SHA256 of the exact body bytes, keyed with the subscription's secret. */
   signature: 'X-Berth-Signature',

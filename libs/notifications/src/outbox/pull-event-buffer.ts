@@ -4,14 +4,16 @@ import { OutboxRelay } from '../relay/outbox.relay.js';
 import type { RegistryEvent } from '../registry-event.js';
 
 const FLUSH_AFTER_MS = 250;
-const FLUSH_AT_EVENTS = 500;
+/** As many as the relay takes in one batch: a full flush is relayed as one batch (see OutboxRelay). */
+const FLUSH_AT_EVENTS = 1000;
 /** Events waiting for a slow or absent database beyond this are dropped, not hoarded. */
 const MAX_WAITING_EVENTS = 10_000;
 
 /**
  * Pull events, written to the outbox off the request path: buffered and inserted in
- * one statement every 250 ms or 500 events. A pull never waits for this and never
- * fails because of it; a failed insert is logged and its events are dropped.
+ * one statement every 250 ms or 1000 events (the relay then sends them to each
+ * subscription together, in deliveries of up to 500 events). A pull never waits for
+ * this and never fails because of it; a failed insert is logged and its events are dropped.
  *
  * The trade-off, accepted for pulls only: a process that dies loses the pull events
  * of its last flush window (at most 250 ms). Pushes and deletes are written in the

@@ -5,9 +5,15 @@ import { PeriodicTask } from '../periodic-task.js';
 import { BullmqDeliveryQueue, type DeliveryJob } from '../queue/bullmq-delivery-queue.js';
 import type { RegistryEvent } from '../registry-event.js';
 import { deliveryId } from './delivery-id.js';
+import { planDeliveries } from './delivery-plan.js';
 import { type Subscription, SubscriptionMatcher } from './subscription-matcher.js';
 
-const BATCH_SIZE = 100;
+/**
+ * Outbox rows per transaction. Large, so that a steady pull load (written by the pull
+ * buffer in flushes of up to as many events) becomes a few deliveries of up to
+ * MAX_EVENTS_PER_DELIVERY events each.
+ */
+const BATCH_SIZE = 1000;
 
 const ENABLED_SUBSCRIPTIONS = `
   SELECT w.id, n.name AS namespace, w.actions, w.ignored_media_types AS "ignoredMediaTypes",
@@ -17,13 +23,15 @@ const ENABLED_SUBSCRIPTIONS = `
 
 /**
  * Moves events from the outbox to deliveries: in one transaction it takes the oldest
- * unrelayed rows (SKIP LOCKED, so several processes relay side by side), writes one
- * pending delivery per matching subscription and marks the rows relayed; after the
- * commit it queues a job per new delivery.
+ * unrelayed rows (SKIP LOCKED, so several processes relay side by side), writes the
+ * pending deliveries they make (see planDeliveries: a push, mount or delete event is
+ * one delivery per matching subscription; the pull events of the batch are one
+ * delivery per subscription, of up to 500 events) in one INSERT and marks the rows
+ * relayed; after the commit it queues a job per new delivery, in one addBulk.
  *
  * Nothing is lost at any step. While Redis is unreachable no row is taken: events
  * wait in the outbox. A crash before the commit leaves the rows unrelayed (a second
- * run names the same deliveries: their ids derive from webhook and event). A crash or
+ * run names the same deliveries: their ids derive from webhook and first event). A crash or
  * a Redis failure between the commit and the queueing leaves pending deliveries
  * without a job, which the sweeper queues. Queueing outside the transaction keeps
  * row locks (and, on the embedded database, its only connection) from waiting on Redis.
@@ -73,24 +81,26 @@ export class OutboxRelay {
       );
       if (!rows.length) return 0;
       const matchers = ((await manager.query(ENABLED_SUBSCRIPTIONS)) as Subscription[]).map((s) => new SubscriptionMatcher(s));
-      const matches = rows.flatMap(({ payload: event }) => matchers.filter((m) => m.matches(event)).map((m) => ({ event, subscription: m.subscription })));
-      if (matches.length) {
-        const inserted: { id: string; webhook_id: string }[] = await manager.query(
+      const planned = planDeliveries(rows.map((r) => r.payload), matchers).map((d) => ({ ...d, id: deliveryId(d.webhookId, d.events[0].id) }));
+      if (planned.length) {
+        // One statement for the whole batch. A delivery is named after its subscription
+        // and its first event: a relay that runs again over the same rows names it again.
+        const inserted: { id: string }[] = await manager.query(
           `INSERT INTO webhook_deliveries (id, webhook_id, event_id, action, payload, status, next_attempt_at)
            SELECT d.id, d.webhook_id, d.event_id, d.action, d.payload, 'pending', now()
              FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[]) AS d(id, webhook_id, event_id, action, payload)
            ON CONFLICT (webhook_id, event_id) DO NOTHING
-           RETURNING id, webhook_id`,
+           RETURNING id`,
           [
-            matches.map((m) => deliveryId(m.subscription.id, m.event.id)),
-            matches.map((m) => m.subscription.id),
-            matches.map((m) => m.event.id),
-            matches.map((m) => m.event.action),
-            matches.map((m) => JSON.stringify(m.event)),
+            planned.map((d) => d.id),
+            planned.map((d) => d.webhookId),
+            planned.map((d) => d.events[0].id),
+            planned.map((d) => d.events[0].action),
+            planned.map((d) => JSON.stringify(d.batch ? d.events : d.events[0])),
           ],
         );
-        const budget = new Map(matchers.map((m) => [m.subscription.id, m.subscription.maxAttempts]));
-        jobs = inserted.map((d) => ({ deliveryId: d.id, attempts: budget.get(d.webhook_id) as number }));
+        const created = new Set(inserted.map((d) => d.id));
+        jobs = planned.filter((d) => created.has(d.id)).map((d) => ({ deliveryId: d.id, attempts: d.maxAttempts }));
       }
       await manager.query(`UPDATE event_outbox SET relayed_at = now() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
       return rows.length;

@@ -11,17 +11,23 @@ import { webhookTarget } from './webhook.service.js';
 export const DELIVERY_STATUSES = ['pending', 'succeeded', 'failed', 'dead'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-/** One event's delivery to one subscription. */
+/**
+ * One delivery to one subscription: of one event, or of a batch of pull events (one
+ * POST carrying them all). The event fields are those of its (first) event.
+ */
 export interface DeliveryView {
   id: string;
   webhookId: string;
+  /** The (first) event's id; also the X-Berth-Event header. */
   eventId: string;
   /** push, pull, mount, delete, or ping. */
   action: string;
-  /** The event's target repository (empty for a ping). */
+  /** The (first) event's target repository (empty for a ping). */
   repository: string | null;
   tag: string | null;
   digest: string | null;
+  /** How many events it carries: 1, or up to 500 for a batch of pull events. */
+  eventCount: number;
   status: DeliveryStatus;
   /** Attempts made so far. */
   attempts: number;
@@ -42,8 +48,10 @@ export interface AttemptView {
 }
 
 export interface DeliveryDetail extends Omit<DeliveryView, 'attempts'> {
-  /** The event as it is sent, inside `{"events":[…]}`. */
+  /** The (first) event as it is sent, inside `{"events":[…]}`. */
   event: unknown;
+  /** Every event it sends, `{"events":[…]}` (one, or a batch of pulls), in order. */
+  events: unknown[];
   /** Every attempt, first to last. */
   attempts: AttemptView[];
 }
@@ -52,8 +60,12 @@ export interface DeliveryQuery extends PageRequest {
   status?: DeliveryStatus;
 }
 
+/** A delivery's events as an array: a batch of pulls is stored as one, any other delivery as its one event. */
+const EVENTS = `(CASE jsonb_typeof(d.payload) WHEN 'array' THEN d.payload ELSE jsonb_build_array(d.payload) END)`;
+
 const VIEW_COLUMNS = `d.id, d.webhook_id AS "webhookId", d.event_id AS "eventId", d.action,
-  d.payload->'target'->>'repository' AS repository, d.payload->'target'->>'tag' AS tag, d.payload->'target'->>'digest' AS digest,
+  ${EVENTS}->0->'target'->>'repository' AS repository, ${EVENTS}->0->'target'->>'tag' AS tag, ${EVENTS}->0->'target'->>'digest' AS digest,
+  jsonb_array_length(${EVENTS}) AS "eventCount",
   d.status, d.attempts, d.last_status_code AS "lastStatusCode", d.last_error AS "lastError",
   d.next_attempt_at AS "nextAttemptAt", d.created_at AS "createdAt", d.updated_at AS "updatedAt"`;
 
@@ -84,8 +96,8 @@ export class WebhookDeliveryService {
 
   async get(scope: WebhookScope, webhookId: string, deliveryId: string): Promise<DeliveryDetail> {
     const { id } = await requireWebhook(this.dataSource.manager, scope, webhookId);
-    const rows: (DeliveryView & { event: unknown })[] = isUuid(deliveryId)
-      ? await this.dataSource.query(`SELECT ${VIEW_COLUMNS}, d.payload AS event FROM webhook_deliveries d WHERE d.id = $1 AND d.webhook_id = $2`, [
+    const rows: (DeliveryView & { event: unknown; events: unknown[] })[] = isUuid(deliveryId)
+      ? await this.dataSource.query(`SELECT ${VIEW_COLUMNS}, ${EVENTS}->0 AS event, ${EVENTS} AS events FROM webhook_deliveries d WHERE d.id = $1 AND d.webhook_id = $2`, [
           deliveryId,
           id,
         ])
@@ -102,7 +114,7 @@ export class WebhookDeliveryService {
   }
 
   /**
-   * Sends the event again, with a fresh attempt budget: for a delivery that failed or
+   * Sends the delivery's event (or batch of events) again, with a fresh attempt budget: for a delivery that failed or
    * died, and also for one that succeeded (asking for it is explicit enough: a
    * subscriber may have lost what it received). A pending delivery is already on its way: 409.
    */
