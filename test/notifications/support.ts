@@ -8,6 +8,7 @@
  * Every child process started here is tracked and killed by stopAllChildren()
  * (call it in afterAll) and, as a last resort, when the test process exits.
  */
+import type { RegistryEvent as BerthEvent } from '@berth/notifications';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -326,24 +327,8 @@ export class RedisServer {
 // ---------------------------------------------------------------------------
 // the webhook subscriber
 
-export interface RegistryEvent {
-  id: string;
-  timestamp: string;
-  action: string;
-  target: {
-    mediaType?: string;
-    size?: number;
-    digest?: string;
-    length?: number;
-    repository: string;
-    url?: string;
-    tag?: string;
-    fromRepository?: string;
-  };
-  request: { id: string; addr: string; host: string; method: string; useragent: string };
-  actor: { name?: string };
-  source: { addr: string; instanceID: string };
-}
+/** Berth's event, with `action` widened: test pings arrive with action `ping`. */
+export type RegistryEvent = Omit<BerthEvent, 'action'> & { action: string };
 
 export interface ReceivedRequest {
   seq: number;

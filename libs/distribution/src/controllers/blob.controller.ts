@@ -46,7 +46,7 @@ export class BlobController {
       'Content-Length': length,
       ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}` } : {}),
     });
-    this.events.pulled(context, this.events.blobTarget(context, name, digest, blob.size));
+    this.events.pulled(context, () => this.events.blobTarget(context, name, digest, blob.size));
     // Headers are gone: a storage failure now can only cut the connection.
     await pipeline(stream, res).catch(() => res.destroy());
   }

@@ -29,7 +29,7 @@ export class ManifestController {
     const manifest = await this.manifests.get(name, reference);
     this.send(req, res, manifest, true);
     const tag = reference.includes(':') ? undefined : reference;
-    this.events.pulled(context, this.events.manifestTarget(context, name, { ...manifest, size: manifest.content.length }, tag));
+    this.events.pulled(context, () => this.events.manifestTarget(context, name, { ...manifest, size: manifest.content.length }, tag));
   }
 
   @Head(':reference')

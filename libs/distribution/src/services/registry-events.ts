@@ -31,8 +31,9 @@ export class RegistryEvents {
     return this.outbox.enabled ? this.outbox.record(manager, context, events) : Promise.resolve();
   }
 
-  pulled(context: EventContext, target: RegistryEvent['target']): void {
-    if (this.outbox.enabled) this.outbox.recordPull(context, { action: 'pull', target });
+  /** `target` is only built when notifications are on: pulls are the hot path. */
+  pulled(context: EventContext, target: () => RegistryEvent['target']): void {
+    if (this.outbox.enabled) this.outbox.recordPull(context, { action: 'pull', target: target() });
   }
 
   blobTarget(context: EventContext, repository: string, digest: string, size?: number): RegistryEvent['target'] {
