@@ -15,7 +15,7 @@ import { EventOutbox } from './event-outbox.js';
 import { HistoryPruner } from './history/history.pruner.js';
 import { NotificationsStatus } from './notifications-status.js';
 import type { NotificationsOptions } from './notifications-options.js';
-import type { EventDraft } from './registry-event.js';
+import type { EventDraft, RegistryEvent } from './registry-event.js';
 import { SecretBox } from './secret-box.js';
 import { TargetPolicy } from './target-policy.js';
 import { RecordingLogger, type WebhookSpec, eventContext, insertWebhook, startNotificationsApp } from './testing/notifications-app.js';
@@ -380,34 +380,36 @@ describe.skipIf(!available)('notifications runtime (Postgres, Redis, HTTP subscr
         ['pull', 'team/c'],
       ]),
     );
-    // Written in one flush and relayed in one batch: one delivery, one POST carrying the three.
+    // Written in one flush, as one delivery (one POST carrying the three), without the outbox.
     expect(fixture.subscriber.received).toHaveLength(1);
+    expect(await fixture.database.query('SELECT id FROM event_outbox')).toEqual([]);
     const [delivery] = await fixture.database.query<{ event_id: string; action: string }>('SELECT event_id, action FROM webhook_deliveries');
     expect(delivery).toEqual({ event_id: fixture.subscriber.events()[0].id, action: 'pull' });
     expect(fixture.subscriber.received[0].headers['x-berth-event']).toBe(delivery.event_id);
   });
 
-  it('sends the pull events of a relayed batch to a subscription as one delivery of at most 500, and every other event alone', async () => {
-    await fixture.start();
+  it('sends pull events to a subscription in deliveries of at most 500, without the outbox, and every other event alone', async () => {
+    const app = await fixture.start();
+    const outbox = app.get(EventOutbox);
     const pullsOnly = await fixture.webhook({ actions: ['pull'] });
     const everything = await fixture.webhook();
-    const event = (action: string, i: number) => ({
-      id: crypto.randomUUID(),
-      timestamp: new Date().toISOString(),
+    const draft = (action: 'push' | 'delete' | 'pull', i: number): EventDraft => ({
       action,
       target: { mediaType: MANIFEST, repository: `team/app${i}`, digest: `sha256:${'a'.repeat(64)}` },
-      request: { id: 'r', addr: '127.0.0.1', host: 'registry', method: 'GET', useragent: 'test' },
-      actor: { name: 'bob' },
-      source: { addr: 'host', instanceID: 'i' },
     });
-    const pulls = (from: number, count: number) => Array.from({ length: count }, (_, i) => event('pull', from + i));
-    // 1203 rows in one statement: the relay takes 1000 (a push, 600 pulls, a delete, 398 pulls), then 203 (202 pulls, a push).
-    const events = [event('push', 0), ...pulls(0, 600), event('delete', 1), ...pulls(600, 600), event('push', 2)];
-    await fixture.database.query(`INSERT INTO event_outbox (event_id, payload) SELECT * FROM unnest($1::uuid[], $2::jsonb[])`, [
-      events.map((e) => e.id),
-      events.map((e) => JSON.stringify(e)),
-    ]);
-    const expected = (hook: string) => (hook === everything ? events : events.filter((e) => e.action === 'pull'));
+    // 1200 pulls: the buffer flushes at 1000 (two deliveries of 500 per subscription), then the last 200.
+    await fixture.record(app, [draft('push', 0)]);
+    for (let i = 0; i < 600; i++) outbox.recordPull(eventContext(), draft('pull', i));
+    await fixture.record(app, [draft('delete', 1)]);
+    for (let i = 600; i < 1200; i++) outbox.recordPull(eventContext(), draft('pull', i));
+    await fixture.record(app, [draft('push', 2)]);
+    const outboxRows = await fixture.database.query<{ action: string }>(`SELECT payload->>'action' AS action FROM event_outbox`);
+    expect(outboxRows.map((r) => r.action).sort()).toEqual(['delete', 'push', 'push']);
+    const repositories = (action: string) =>
+      action === 'pull' ? Array.from({ length: 1200 }, (_, i) => `team/app${i}`) : action === 'push' ? ['team/app0', 'team/app2'] : ['team/app1'];
+    const events = ['push', 'delete', 'pull'].flatMap((action) => repositories(action).map((repository) => ({ action, repository })));
+    const key = (e: { action: string; target?: { repository: string }; repository?: string }) => `${e.action} ${e.target?.repository ?? e.repository}`;
+    const expected = (hook: string) => (hook === everything ? events : events.filter((e) => e.action === 'pull')).map(key).sort();
     // Both subscriptions take the 1200 pulls; the second also the three others.
     await vi.waitFor(() => expect(fixture.subscriber.events()).toHaveLength(1200 + events.length), { timeout: 10_000 });
     await vi.waitFor(async () => expect((await fixture.deliveries()).every((d) => d.status === 'succeeded')).toBe(true));
@@ -416,19 +418,20 @@ describe.skipIf(!available)('notifications runtime (Postgres, Redis, HTTP subscr
     );
     for (const hook of [pullsOnly, everything]) {
       const requests = fixture.subscriber.received.filter((r) => rows.some((d) => d.webhook_id === hook && d.id === r.headers['x-berth-delivery']));
-      const bodies = requests.map((r) => JSON.parse(r.body.toString('utf8')).events as { id: string; action: string }[]);
-      // Every event exactly once, each pull batch in outbox order.
-      expect(bodies.flat().map((e) => e.id).sort()).toEqual(expected(hook).map((e) => e.id).sort());
+      const bodies = requests.map((r) => JSON.parse(r.body.toString('utf8')).events as RegistryEvent[]);
+      // Every event exactly once.
+      expect(bodies.flat().map(key).sort()).toEqual(expected(hook));
       const sizes = (action: string) =>
         bodies
           .filter((b) => b[0].action === action)
           .map((b) => b.length)
           .sort((a, b) => a - b);
-      expect(sizes('pull')).toEqual([202, 498, 500]);
+      expect(sizes('pull')).toEqual([200, 500, 500]);
       if (hook === everything) expect([sizes('push'), sizes('delete')]).toEqual([[1, 1], [1]]);
       for (const [i, body] of bodies.entries()) {
         expect(new Set(body.map((e) => e.action)).size).toBe(1);
-        const order = body.map((e) => events.findIndex((x) => x.id === e.id));
+        // Pulls in the order they were served.
+        const order = body.map((e) => Number(e.target.repository.slice('team/app'.length)));
         expect(order).toEqual([...order].sort((a, b) => a - b));
         // X-Berth-Event and the row's event_id are the first event's; the action is the events' action.
         const row = rows.find((d) => d.id === requests[i].headers['x-berth-delivery'])!;

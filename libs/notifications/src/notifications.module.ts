@@ -19,6 +19,7 @@ import { DELIVERY_QUEUE_NAME } from './queue/delivery-job.js';
 import { DisabledDeliveryQueue } from './queue/disabled-delivery-queue.js';
 import { DeliverySweeper } from './relay/delivery.sweeper.js';
 import { OutboxRelay } from './relay/outbox.relay.js';
+import { PendingDeliveries } from './relay/pending-deliveries.js';
 import { SecretBox } from './secret-box.js';
 import { TargetPolicy } from './target-policy.js';
 
@@ -56,6 +57,7 @@ export class NotificationsModule {
         BullmqDeliveryQueue,
         { provide: DeliveryQueue, useExisting: BullmqDeliveryQueue },
         EventFactory,
+        PendingDeliveries,
         OutboxRelay,
         OutboxCommitListener,
         PullEventBuffer,

@@ -1,26 +1,30 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { OutboxRelay } from '../relay/outbox.relay.js';
+import { BullmqDeliveryQueue, type DeliveryJob } from '../queue/bullmq-delivery-queue.js';
 import type { RegistryEvent } from '../registry-event.js';
+import { PendingDeliveries } from '../relay/pending-deliveries.js';
 
 const FLUSH_AFTER_MS = 250;
-/** As many as the relay takes in one batch: a full flush is relayed as one batch (see OutboxRelay). */
+/** Two full deliveries (MAX_EVENTS_PER_DELIVERY) per subscription that takes every pull. */
 const FLUSH_AT_EVENTS = 1000;
 /** Events waiting for a slow or absent database beyond this are dropped, not hoarded. */
 const MAX_WAITING_EVENTS = 10_000;
 
 /**
- * Pull events, written to the outbox off the request path: buffered and inserted in
- * one statement every 250 ms or 1000 events (the relay then sends them to each
- * subscription together, in deliveries of up to 500 events). A pull never waits for
- * this and never fails because of it; a failed insert is logged and its events are dropped.
+ * Pull events, recorded off the request path and outside the outbox: buffered, then
+ * every 250 ms (or 1000 events) written straight as pending deliveries, one per
+ * subscription that takes them, of up to 500 events each (one INSERT), and queued.
+ * A pull never waits for this and never fails because of it. Skipping the outbox
+ * spares every pull an outbox row, a relay read and a relayed update: a busy
+ * registry serves thousands of pulls a second.
  *
  * The trade-off, accepted for pulls only: a process that dies loses the pull events
- * of its last flush window (at most 250 ms). Pushes and deletes are written in the
- * transaction of the change itself.
+ * of its last flush window (at most 250 ms), and a failed write (database down) is
+ * logged and its events dropped. Pushes and deletes are written in the transaction
+ * of the change itself. Once written, a pull delivery is as safe as any other: if
+ * Redis does not take its job, the sweeper queues it later.
  *
- * Rows are written only while some enabled subscription takes pull events, so a
- * registry whose subscribers ignore pulls does not store one row per pull.
+ * Without an enabled subscription that takes pulls, a flush writes nothing.
  */
 @Injectable()
 export class PullEventBuffer {
@@ -33,7 +37,8 @@ export class PullEventBuffer {
 
   constructor(
     private readonly dataSource: DataSource,
-    private readonly relay: OutboxRelay,
+    private readonly deliveries: PendingDeliveries,
+    private readonly queue: BullmqDeliveryQueue,
   ) {}
 
   push(event: RegistryEvent): void {
@@ -66,16 +71,19 @@ export class PullEventBuffer {
   }
 
   private async write(batch: RegistryEvent[]): Promise<void> {
+    let jobs: DeliveryJob[];
     try {
-      await this.dataSource.query(
-        `INSERT INTO event_outbox (event_id, payload)
-         SELECT e.event_id, e.payload FROM unnest($1::uuid[], $2::jsonb[]) AS e(event_id, payload)
-          WHERE EXISTS (SELECT 1 FROM webhooks WHERE enabled AND (actions IS NULL OR 'pull' = ANY (actions)))`,
-        [batch.map((e) => e.id), batch.map((e) => JSON.stringify(e))],
-      );
-      this.relay.wake();
+      jobs = await this.deliveries.write(this.dataSource.manager, batch);
     } catch (err) {
       this.logger.warn(`dropped ${batch.length} pull events: ${err.message}`);
+      return;
+    }
+    // While Redis is away the deliveries wait in Postgres for the sweeper.
+    if (!this.queue.ready) return;
+    try {
+      await this.queue.add(jobs);
+    } catch (err) {
+      this.logger.warn(`could not queue ${jobs.length} pull deliveries (${err.message}): the sweeper queues them once Redis answers`);
     }
   }
 }

@@ -4,30 +4,18 @@ import { NOTIFICATIONS_OPTIONS, type ResolvedNotificationsOptions } from '../not
 import { PeriodicTask } from '../periodic-task.js';
 import { BullmqDeliveryQueue, type DeliveryJob } from '../queue/bullmq-delivery-queue.js';
 import type { RegistryEvent } from '../registry-event.js';
-import { deliveryId } from './delivery-id.js';
-import { planDeliveries } from './delivery-plan.js';
-import { type Subscription, SubscriptionMatcher } from './subscription-matcher.js';
+import { PendingDeliveries } from './pending-deliveries.js';
 
-/**
- * Outbox rows per transaction. Large, so that a steady pull load (written by the pull
- * buffer in flushes of up to as many events) becomes a few deliveries of up to
- * MAX_EVENTS_PER_DELIVERY events each.
- */
+/** Outbox rows per transaction. */
 const BATCH_SIZE = 1000;
 
-const ENABLED_SUBSCRIPTIONS = `
-  SELECT w.id, n.name AS namespace, w.actions, w.ignored_media_types AS "ignoredMediaTypes",
-         w.repository_pattern AS "repositoryPattern", w.max_attempts AS "maxAttempts"
-    FROM webhooks w LEFT JOIN namespaces n ON n.id = w.namespace_id
-   WHERE w.enabled`;
-
 /**
- * Moves events from the outbox to deliveries: in one transaction it takes the oldest
+ * Moves push, mount and delete events from the outbox to deliveries (pull events
+ * skip the outbox: see PullEventBuffer): in one transaction it takes the oldest
  * unrelayed rows (SKIP LOCKED, so several processes relay side by side), writes the
- * pending deliveries they make (see planDeliveries: a push, mount or delete event is
- * one delivery per matching subscription; the pull events of the batch are one
- * delivery per subscription, of up to 500 events) in one INSERT and marks the rows
- * relayed; after the commit it queues a job per new delivery, in one addBulk.
+ * pending deliveries they make (one per event and matching subscription, see
+ * PendingDeliveries) and marks the rows relayed; after the commit it queues a job per
+ * new delivery, in one addBulk.
  *
  * Nothing is lost at any step. While Redis is unreachable no row is taken: events
  * wait in the outbox. A crash before the commit leaves the rows unrelayed (a second
@@ -47,6 +35,7 @@ export class OutboxRelay {
   constructor(
     private readonly dataSource: DataSource,
     private readonly queue: BullmqDeliveryQueue,
+    private readonly deliveries: PendingDeliveries,
     @Inject(NOTIFICATIONS_OPTIONS) options: ResolvedNotificationsOptions,
   ) {
     this.task = new PeriodicTask('the outbox relay', options.relayIntervalMs, () => this.drain(), this.logger);
@@ -80,28 +69,7 @@ export class OutboxRelay {
         [BATCH_SIZE],
       );
       if (!rows.length) return 0;
-      const matchers = ((await manager.query(ENABLED_SUBSCRIPTIONS)) as Subscription[]).map((s) => new SubscriptionMatcher(s));
-      const planned = planDeliveries(rows.map((r) => r.payload), matchers).map((d) => ({ ...d, id: deliveryId(d.webhookId, d.events[0].id) }));
-      if (planned.length) {
-        // One statement for the whole batch. A delivery is named after its subscription
-        // and its first event: a relay that runs again over the same rows names it again.
-        const inserted: { id: string }[] = await manager.query(
-          `INSERT INTO webhook_deliveries (id, webhook_id, event_id, action, payload, status, next_attempt_at)
-           SELECT d.id, d.webhook_id, d.event_id, d.action, d.payload, 'pending', now()
-             FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::jsonb[]) AS d(id, webhook_id, event_id, action, payload)
-           ON CONFLICT (webhook_id, event_id) DO NOTHING
-           RETURNING id`,
-          [
-            planned.map((d) => d.id),
-            planned.map((d) => d.webhookId),
-            planned.map((d) => d.events[0].id),
-            planned.map((d) => d.events[0].action),
-            planned.map((d) => JSON.stringify(d.batch ? d.events : d.events[0])),
-          ],
-        );
-        const created = new Set(inserted.map((d) => d.id));
-        jobs = planned.filter((d) => created.has(d.id)).map((d) => ({ deliveryId: d.id, attempts: d.maxAttempts }));
-      }
+      jobs = await this.deliveries.write(manager, rows.map((r) => r.payload));
       await manager.query(`UPDATE event_outbox SET relayed_at = now() WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
       return rows.length;
     });
