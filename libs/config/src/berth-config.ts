@@ -40,6 +40,7 @@ const environmentSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   WEBHOOK_HISTORY_DAYS: z.coerce.number({ error: 'must be a number of days' }).int().min(1).default(30),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(1).default(1000),
+  METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -83,6 +84,8 @@ export class BerthConfig {
   readonly secrets: { key?: string; keyFile: string };
   /** retryBaseMs: the first retry waits about this long; attempt n waits base·2^(n-1), jittered. */
   readonly webhooks: { allowPrivateTargets: boolean; historyDays: number; retryBaseMs: number };
+  /** Bearer token /metrics requires; absent → /metrics is public. */
+  readonly metricsToken?: string;
 
   constructor(env: Environment) {
     const parsed = environmentSchema.safeParse(env);
@@ -116,6 +119,7 @@ export class BerthConfig {
       historyDays: e.WEBHOOK_HISTORY_DAYS,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
     };
+    this.metricsToken = e.METRICS_TOKEN;
     this.loginThrottle = {
       maxFailures: e.LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
