@@ -8,17 +8,19 @@ import { UploadController } from './controllers/upload.controller.js';
 import { BlobService } from './services/blob.service.js';
 import { ListingService } from './services/listing.service.js';
 import { ManifestService } from './services/manifest.service.js';
+import { QuotaService } from './services/quota.service.js';
 import { ReferrerService } from './services/referrer.service.js';
 import { RegistryEvents } from './services/registry-events.js';
 import { RepositoryService } from './services/repository.service.js';
+import { StorageUsageService } from './services/storage-usage.service.js';
 import { UploadService } from './services/upload.service.js';
 
 /** The OCI Distribution API under /v2. */
 @Module({
   // Upload routes come before blob routes: `blobs/uploads` must not be taken for a digest.
   controllers: [BaseController, UploadController, BlobController, ManifestController, ListingController, ReferrerController],
-  providers: [RegistryEvents, RepositoryService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
-  // The admin API deletes repositories and tags too, with the same events.
-  exports: [RegistryEvents],
+  providers: [RegistryEvents, RepositoryService, StorageUsageService, QuotaService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
+  // The admin API deletes repositories and tags too, with the same events, and reports usage.
+  exports: [RegistryEvents, StorageUsageService],
 })
 export class DistributionModule {}

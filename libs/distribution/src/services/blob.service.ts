@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { RegistryError, assertRepositoryName, isRepositoryName, parseDigest } from '@berth/core';
 import { PathNotFoundError, STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
 import type { EventContext } from '@berth/notifications';
+import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 
@@ -21,6 +22,7 @@ export class BlobService {
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
     private readonly events: RegistryEvents,
+    private readonly quotas: QuotaService,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
@@ -85,6 +87,7 @@ export class BlobService {
         [sourceId, digest],
       );
       if (!linked.length) return false;
+      await this.quotas.check(manager, name, { kind: 'blob', bytes: Number(linked[0].size), digest });
       const targetId = await this.repositories.ensureId(name, manager);
       await manager.query(
         'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING',

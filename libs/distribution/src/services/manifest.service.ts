@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { type ParsedManifest, RegistryError, assertRepositoryName, digestOf, parseDigest, parseManifest, parseReference } from '@berth/core';
 import type { EventContext } from '@berth/notifications';
+import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 
@@ -23,6 +24,7 @@ export class ManifestService {
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
     private readonly events: RegistryEvents,
+    private readonly quotas: QuotaService,
   ) {}
 
   async get(name: string, reference: string): Promise<StoredManifest> {
@@ -71,6 +73,7 @@ export class ManifestService {
       }
     }
     await this.dataSource.transaction(async (manager) => {
+      await this.quotas.check(manager, name, { kind: 'manifest', digest, bytes: content.length });
       const repositoryId = await this.repositories.ensureId(name, manager);
       await this.checkReferences(repositoryId, manifest, manager.query.bind(manager));
       const inserted: { id: string }[] = await manager.query(

@@ -7,6 +7,7 @@ import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploa
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { EventContext } from '@berth/notifications';
+import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 import { UploadHashes } from './upload-hashes.js';
@@ -35,10 +36,12 @@ export class UploadService {
     private readonly dataSource: DataSource,
     private readonly repositories: RepositoryService,
     private readonly events: RegistryEvents,
+    private readonly quotas: QuotaService,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
   async start(name: string): Promise<UploadState> {
+    await this.quotas.refuseWhenFull(name);
     const repositoryId = await this.repositories.ensureId(name);
     const id = randomUUID();
     await this.dataSource.query('INSERT INTO uploads (id, repository_id, size) VALUES ($1, $2, 0)', [id, repositoryId]);
@@ -55,6 +58,7 @@ export class UploadService {
     let algorithm: DigestAlgorithm;
     try {
       ({ digest, algorithm } = parseDigest(expectedDigest));
+      await this.quotas.refuseWhenFull(name);
     } catch (err) {
       body.resume();
       throw err;
@@ -164,7 +168,13 @@ export class UploadService {
           actual,
         });
       }
-      await this.storeBlob(upload, digest, context);
+      try {
+        await this.storeBlob(upload, digest, context);
+      } catch (err) {
+        // Over quota, like a wrong digest, the session goes: nothing of it stays behind.
+        if (err instanceof RegistryError && err.code === 'DENIED') await this.discard(id);
+        throw err;
+      }
       return digest;
     });
   }
@@ -189,16 +199,17 @@ export class UploadService {
   /**
    * Moves the staged bytes to the blob's content-addressed path (unless storage already
    * holds them: asking storage, not the database, lets a re-push heal a lost file) and
-   * links the blob, closing the session, in one statement.
+   * links the blob, closing the session, in one statement. The namespace's quota is
+   * checked first, so a refused blob never reaches its content-addressed path.
    */
   private async storeBlob(staged: UploadState, digest: string, context: EventContext): Promise<void> {
     const { id, name, repositoryId, size } = staged;
-    if ((await this.storage.stat(blobDataPath(digest)))?.size !== size) {
-      if (size === 0) await (await this.storage.writer(uploadDataPath(id), 0)).commit();
-      // Concurrent completions of one digest all rename identical bytes onto one path: safe.
-      await this.storage.move(uploadDataPath(id), blobDataPath(digest));
-    }
-    await this.events.commit(context, async (manager) => {
+    await this.quotas.commit(context, name, { kind: 'blob', bytes: size, digest }, async (manager) => {
+      if ((await this.storage.stat(blobDataPath(digest)))?.size !== size) {
+        if (size === 0) await (await this.storage.writer(uploadDataPath(id), 0)).commit();
+        // Concurrent completions of one digest all rename identical bytes onto one path: safe.
+        await this.storage.move(uploadDataPath(id), blobDataPath(digest));
+      }
       await manager.query(
         `WITH blob AS (INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING),
               link AS (INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1) ON CONFLICT DO NOTHING)
