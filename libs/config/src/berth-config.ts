@@ -1,11 +1,21 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { CronPattern } from '@berth/core';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 
 const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int().min(0).max(65535, 'must be a port number (0-65535)');
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
 const seconds = z.coerce.number({ error: 'must be a number of seconds' }).int().min(1);
+/** A cron pattern (see CronPattern), or `off`. */
+const schedule = z.string().superRefine((value, ctx) => {
+  if (value.trim() === 'off') return;
+  try {
+    CronPattern.parse(value);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be a cron pattern or "off": ${(err as Error).message}` });
+  }
+});
 
 /** Every environment variable Berth reads, with defaults; the only place that knows their names. */
 const environmentSchema = z.object({
@@ -40,6 +50,11 @@ const environmentSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   WEBHOOK_HISTORY_DAYS: z.coerce.number({ error: 'must be a number of days' }).int().min(1).default(30),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(1).default(1000),
+  GC_SCHEDULE: schedule.default('0 3 * * *'),
+  GC_DELETE_UNTAGGED: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  GC_REVIEW_DELAY_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).default(3600),
+  UPLOAD_PURGE_SCHEDULE: schedule.default('30 * * * *'),
+  UPLOAD_MAX_AGE_SECONDS: seconds.default(24 * 3600),
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
 });
 
@@ -84,6 +99,17 @@ export class BerthConfig {
   readonly secrets: { key?: string; keyFile: string };
   /** retryBaseMs: the first retry waits about this long; attempt n waits base·2^(n-1), jittered. */
   readonly webhooks: { allowPrivateTargets: boolean; historyDays: number; retryBaseMs: number };
+  /**
+   * Garbage collection and the upload purge. Schedules are cron patterns (UTC), null when
+   * `off`. Links and manifests seen within reviewDelaySeconds are never collected.
+   */
+  readonly gc: {
+    schedule: string | null;
+    deleteUntagged: boolean;
+    reviewDelaySeconds: number;
+    uploadPurgeSchedule: string | null;
+    uploadMaxAgeSeconds: number;
+  };
   /** Bearer token /metrics requires; absent → /metrics is public. */
   readonly metricsToken?: string;
 
@@ -120,6 +146,13 @@ export class BerthConfig {
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
     };
     this.metricsToken = e.METRICS_TOKEN;
+    this.gc = {
+      schedule: e.GC_SCHEDULE.trim() === 'off' ? null : e.GC_SCHEDULE.trim(),
+      deleteUntagged: e.GC_DELETE_UNTAGGED === 'true',
+      reviewDelaySeconds: e.GC_REVIEW_DELAY_SECONDS,
+      uploadPurgeSchedule: e.UPLOAD_PURGE_SCHEDULE.trim() === 'off' ? null : e.UPLOAD_PURGE_SCHEDULE.trim(),
+      uploadMaxAgeSeconds: e.UPLOAD_MAX_AGE_SECONDS,
+    };
     this.loginThrottle = {
       maxFailures: e.LOGIN_MAX_FAILURES,
       maxFailuresPerAddress: e.LOGIN_MAX_FAILURES_PER_ADDRESS,
