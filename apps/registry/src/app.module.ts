@@ -1,18 +1,21 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import type { Logger } from 'pino';
 import { AdminModule } from '@berth/admin';
 import { AuthModule } from '@berth/auth';
 import { type BerthConfig, ConfigModule } from '@berth/config';
 import { DatabaseModule } from '@berth/database';
 import { DistributionModule } from '@berth/distribution';
 import { NotificationsModule } from '@berth/notifications';
+import { ObservabilityModule } from '@berth/observability';
 import { StorageModule } from '@berth/storage';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: BerthConfig): DynamicModule {
+  /** `logger`: the one the application logs through (see createRegistryApp). */
+  static forRoot(config: BerthConfig, logger?: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), NotificationsModule.forRoot(config), AuthModule, DistributionModule, AdminModule],
+      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), NotificationsModule.forRoot(config), AuthModule, DistributionModule, AdminModule, ObservabilityModule.forRoot(config, logger)],
     };
   }
 }

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type INestApplication, type LogLevel, Logger } from '@nestjs/common';
+import { type INestApplication, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -8,21 +8,30 @@ import { BerthConfig, type Environment } from '@berth/config';
 import { apiBodyErrorHandler, setupAdminOpenApi } from '@berth/admin';
 import { UserService } from '@berth/auth';
 import { rewriteV2Path } from '@berth/distribution';
+import { PinoNestLogger, RequestObserver, createLogger } from '@berth/observability';
+import type { DestinationStream } from 'pino';
 import { HttpErrorFilter } from './http-error.filter.js';
 import { AppModule } from './app.module.js';
 
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+export interface RegistryAppOptions {
+  /** Where the JSON log lines go; stdout when absent (tests capture them here). */
+  logDestination?: DestinationStream;
+}
 
 /** Builds the registry application from an environment (validated first); the caller listens. */
-export async function createRegistryApp(env: Environment = process.env): Promise<INestApplication> {
+export async function createRegistryApp(env: Environment = process.env, options: RegistryAppOptions = {}): Promise<INestApplication> {
   const config = new BerthConfig(env);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
+  // One JSON logger for Nest's own messages and the request lines, made before Nest starts.
+  const logger = createLogger(config, 'registry', options.logDestination);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
     // Blob bodies stream into storage and manifests are read raw: no body parsing.
     bodyParser: false,
-    logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
+    logger: new PinoNestLogger(logger),
   });
   app.disable('x-powered-by');
   app.set('etag', false);
+  // First, so that every response (errors from the middleware below included) carries the request id and is measured.
+  app.use(app.get(RequestObserver).handle);
   app.use((req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Docker-Distribution-API-Version', 'registry/2.0');
     if (req.url.startsWith('/v2/')) req.url = rewriteV2Path(req.url);

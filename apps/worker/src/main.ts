@@ -1,13 +1,12 @@
 import 'reflect-metadata';
 import dotenv from 'dotenv';
-import { type LogLevel, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { BerthConfig, ConfigError } from '@berth/config';
+import { PinoNestLogger, createLogger } from '@berth/observability';
 import { WorkerModule } from './worker.module.js';
 
 dotenv.config({ quiet: true });
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
 let config: BerthConfig;
 try {
@@ -26,7 +25,8 @@ if (!config.database.url) {
 }
 
 const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
-  logger: LEVELS.slice(0, LEVELS.indexOf(config.logLevel) + 1),
+  // JSON lines like the registry's, marked service "worker".
+  logger: new PinoNestLogger(createLogger(config, 'worker')),
 });
 // SIGTERM/SIGINT close the application: running deliveries finish, then connections close.
 app.enableShutdownHooks(['SIGTERM', 'SIGINT']);

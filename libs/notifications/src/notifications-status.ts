@@ -29,6 +29,17 @@ export class NotificationsStatus {
     @Optional() private readonly queue?: BullmqDeliveryQueue,
   ) {}
 
+  /** BullMQ job counts; undefined without REDIS_URL or while Redis is unreachable. */
+  async queueCounts(): Promise<QueueCounts | undefined> {
+    return this.queue?.ready ? this.queue.counts().catch(() => undefined) : undefined;
+  }
+
+  /** Throws unless Redis answers PING; only meaningful with REDIS_URL set. */
+  async pingRedis(): Promise<void> {
+    if (!this.queue) throw new Error('notifications are off: REDIS_URL is not set');
+    await this.queue.ping();
+  }
+
   async read(): Promise<NotificationsStatusView> {
     if (!this.config.redisUrl || !this.queue) {
       return { enabled: false, reason: 'REDIS_URL is not set: events are not recorded and webhooks are not delivered', workers: false };

@@ -3,14 +3,15 @@ import type { Request } from 'express';
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '@berth/auth';
 import type { EventContext } from '@berth/notifications';
+import { requestIdOf } from '@berth/observability';
 
 /** The request facts registry events report: who, from where, through which request. */
 export const RequestEventContext = createParamDecorator((_data: unknown, ctx: ExecutionContext): EventContext => {
   const req = ctx.switchToHttp().getRequest<Request & { user?: Principal }>();
   const identity = req.user?.identity;
-  const requestId = req.headers['x-request-id'];
   return {
-    requestId: typeof requestId === 'string' && requestId.length <= 200 ? requestId : randomUUID(),
+    // The id the request is logged under and echoed with (X-Request-Id).
+    requestId: requestIdOf(req) ?? randomUUID(),
     addr: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : '',
     host: req.headers.host ?? '',
     method: req.method,

@@ -117,6 +117,12 @@ export class BullmqDeliveryQueue extends DeliveryQueue {
     return LIVE_STATES.has(await this.requireQueue().getJobState(deliveryId));
   }
 
+  /** Throws unless Redis answers PING on the queue's client (the readiness probe). */
+  async ping(): Promise<void> {
+    if (!this.ready) throw new Error('Redis is unreachable');
+    await this.client.ping();
+  }
+
   async counts(): Promise<QueueCounts> {
     const counts = await this.requireQueue().getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
     return { waiting: counts.waiting ?? 0, active: counts.active ?? 0, delayed: counts.delayed ?? 0, completed: counts.completed ?? 0, failed: counts.failed ?? 0 };

@@ -1,0 +1,49 @@
+import { hostname } from 'node:os';
+import { type DestinationStream, type Level, type Logger, pino } from 'pino';
+import type { BerthConfig } from '@berth/config';
+
+/** LOG_LEVEL speaks Nest's names; pino's differ for two of them. */
+const PINO_LEVELS: Record<BerthConfig['logLevel'], Level> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'warn',
+  log: 'info',
+  debug: 'debug',
+  verbose: 'trace',
+};
+
+/**
+ * Fields that must never reach a log line, wherever an object carrying them is
+ * logged from: credentials in headers and anything named like a secret.
+ */
+const REDACTED = [
+  'password',
+  'secret',
+  'token',
+  'refresh_token',
+  '*.password',
+  '*.secret',
+  '*.token',
+  '*.refresh_token',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["set-cookie"]',
+  '*.headers.authorization',
+  '*.headers.cookie',
+  '*.headers["set-cookie"]',
+];
+
+/**
+ * The process's one JSON logger: a line per entry on stdout (or `destination`),
+ * level names rather than numbers and ISO times, so a person can read it too.
+ */
+export function createLogger(config: Pick<BerthConfig, 'logLevel'>, service: string, destination?: DestinationStream): Logger {
+  const options = {
+    level: PINO_LEVELS[config.logLevel],
+    base: { service, pid: process.pid, hostname: hostname() },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label: string) => ({ level: label }) },
+    redact: { paths: REDACTED, censor: '[redacted]' },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
