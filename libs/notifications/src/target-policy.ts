@@ -1,5 +1,6 @@
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { isIPv6, type LookupFunction } from 'node:net';
 import { restrictedAddressKind } from './target-address.js';
 import { TargetNotAllowedError } from './target-not-allowed.error.js';
 
@@ -15,8 +16,10 @@ const resolveAll: HostResolver = async (host) => (await lookup(host, { all: true
  * reach the machine it runs on or its metadata service, so loopback, link-local and
  * unspecified addresses (and `localhost`) are refused unless
  * WEBHOOK_ALLOW_PRIVATE_TARGETS=true. Checked when a subscription is saved (the URL
- * as written) and again before every delivery (every address the host resolves to,
- * so a DNS name cannot smuggle in a loopback address after it was accepted).
+ * as written), before every delivery (the URL again) and when the delivery connects:
+ * `lookup` resolves the host for the socket itself and refuses it if any address it
+ * has is restricted, so a DNS name cannot smuggle in a loopback address after it was
+ * accepted, nor between a check and the connection.
  */
 export class TargetPolicy {
   constructor(
@@ -42,17 +45,29 @@ export class TargetPolicy {
     if (kind) throw refused(host, kind);
   }
 
-  /** Lookup failures pass through as they are: they are network errors, worth a retry. */
-  async assertAllowedAtDelivery(url: string): Promise<void> {
-    this.assertAllowedUrl(url);
-    if (this.allowPrivateTargets) return;
-    const host = hostOf(new URL(url));
-    if (isIP(host)) return;
-    for (const address of await this.resolve(host)) {
-      const kind = restrictedAddressKind(address);
-      if (kind) throw refused(`${host} (${address})`, kind);
-    }
-  }
+  /**
+   * A `lookup` for net.connect (an HTTP request's `lookup` option): the addresses the
+   * socket will connect to, or a TargetNotAllowedError. Lookup failures pass through
+   * as they are: they are network errors, worth a retry.
+   */
+  readonly lookup: LookupFunction = (hostname, options, callback) => {
+    this.resolve(hostname).then(
+      (addresses) => {
+        const found: LookupAddress[] = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
+        if (!this.allowPrivateTargets) {
+          for (const { address } of found) {
+            const kind = restrictedAddressKind(address);
+            if (kind) return callback(refused(`${hostname} (${address})`, kind), '');
+          }
+        }
+        const wanted = options.family === 4 || options.family === 6 ? found.filter((a) => a.family === options.family) : found;
+        if (!wanted.length) return callback(Object.assign(new Error(`${hostname} has no IPv${options.family} address`), { code: 'ENOTFOUND' }), '');
+        if (options.all) callback(null, wanted);
+        else callback(null, wanted[0].address, wanted[0].family);
+      },
+      (err: NodeJS.ErrnoException) => callback(err, ''),
+    );
+  };
 }
 
 /** The host without IPv6 brackets or the trailing dot of a fully qualified name. */
