@@ -337,7 +337,7 @@ export interface ReceivedRequest {
   method: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
-  /** What the subscriber answered. */
+  /** What the subscriber answered (0: held, never answered). */
   status: number;
   at: number;
   /** The events of the body (empty when it is not the events envelope). */
@@ -357,6 +357,7 @@ export interface ReceivedEvent {
 export class Subscriber {
   readonly received: ReceivedRequest[] = [];
   private readonly failures = new Map<string, number>();
+  private readonly held = new Set<string>();
   private seq = 0;
 
   private constructor(
@@ -380,9 +381,10 @@ export class Subscriber {
   private answer(req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void {
     const path = new URL(req.url ?? '/', 'http://subscriber').pathname;
     const hook = path.startsWith('/hooks/') ? decodeURIComponent(path.slice('/hooks/'.length)) : path;
+    const held = this.held.has(hook);
     const pending = this.failures.get(hook) ?? 0;
-    const status = pending > 0 ? 500 : 200;
-    if (pending > 0) this.failures.set(hook, pending - 1);
+    const status = held ? 0 : pending > 0 ? 500 : 200;
+    if (!held && pending > 0) this.failures.set(hook, pending - 1);
     let events: RegistryEvent[] = [];
     try {
       const parsed = JSON.parse(body.toString('utf8'));
@@ -391,6 +393,7 @@ export class Subscriber {
       /* not JSON: recorded as is */
     }
     this.received.push({ seq: ++this.seq, hook, method: req.method ?? '', headers: req.headers, body, status, at: Date.now(), events });
+    if (held) return;
     res.writeHead(status, { 'content-type': 'text/plain' });
     res.end(status === 200 ? 'ok' : 'scheduled failure');
   }
@@ -404,8 +407,14 @@ export class Subscriber {
     this.failures.set(hook, count);
   }
 
+  /** Never answers the requests for `hook` (recorded with status 0) until healed: an attempt stays in flight. */
+  hold(hook: string): void {
+    this.held.add(hook);
+  }
+
   heal(hook: string): void {
     this.failures.delete(hook);
+    this.held.delete(hook);
   }
 
   requests(hook: string): ReceivedRequest[] {

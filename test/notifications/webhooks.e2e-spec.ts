@@ -215,7 +215,7 @@ describe.skipIf(!available)('webhook notifications (built registry, real Redis, 
 
   it('a retry waiting in Redis when the registry is killed (kill -9) is made after it restarts', async () => {
     // Manifest events only: one job, so that none is in the middle of an attempt at the kill
-    // (an attempt cut short is BullMQ's stalled job, recovered only when its 30 s lock expires).
+    // (an attempt cut short is BullMQ's stalled job: the next test).
     const sub = await subscribe({ ignoredMediaTypes: [BLOB_MEDIA_TYPE] });
     subscriber.failNext(sub.hook);
     const repository = uid('inflight/app-');
@@ -247,6 +247,28 @@ describe.skipIf(!available)('webhook notifications (built registry, real Redis, 
     });
     expect(after.attempts.at(-1)!.statusCode).toBe(200);
     expect(after.attempts.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('an attempt cut short by kill -9 is made again after the restart, within seconds (a stalled job)', async () => {
+    const sub = await subscribe({ ignoredMediaTypes: [BLOB_MEDIA_TYPE], timeoutMs: 30_000 });
+    subscriber.hold(sub.hook);
+    const repository = uid('stalled/app-');
+    const image = await push(repository, 'v1');
+    await waitFor('the manifest event to be in flight at the subscriber', () => subscriber.events(sub.hook).find(isManifestPush(image, 'v1')), {
+      timeoutMs: 20_000,
+      detail: () => subscriber.describe(sub.hook),
+    });
+    await registry.kill();
+    subscriber.heal(sub.hook);
+    const restarted = Date.now();
+    await registry.start();
+    // BullMQ takes a job back once its lock has expired and a stalled check has seen it:
+    // up to 20 s with the processor's settings (a minute with BullMQ's defaults).
+    await waitFor('the cut-short delivery to be made again', () => eventsFor(sub.hook, repository, { ok: true }).find(isManifestPush(image, 'v1')), {
+      timeoutMs: 30_000,
+      detail: () => subscriber.describe(sub.hook),
+    });
+    expect(Date.now() - restarted).toBeLessThan(30_000);
   });
 
   it('with RUN_WORKERS=false the registry only records; the separate worker process delivers', async () => {

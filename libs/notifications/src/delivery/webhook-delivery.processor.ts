@@ -166,6 +166,10 @@ export function webhookDeliveryProcessor(redisUrl: string, options: ResolvedNoti
     connection,
     autorun: false,
     concurrency: options.concurrency,
+    // An attempt cut off by a crash is taken up again within about 20 s (BullMQ's
+    // defaults: 30 s each, so up to a minute). The lock is renewed every 5 s while it runs.
+    lockDuration: 10_000,
+    stalledInterval: 10_000,
     settings: {
       // A failed attempt carries the delay it recorded; anything else thrown gets the same schedule.
       backoffStrategy: (attemptsMade, _type, err) =>
