@@ -9,6 +9,7 @@ import { RobotController } from './controllers/robot.controller.js';
 import { UserController } from './controllers/user.controller.js';
 import { AdminAccessGuard } from './http/admin-access.guard.js';
 import { AuditLogService } from './services/audit-log.service.js';
+import { NamespaceUsageService } from './services/namespace-usage.service.js';
 import { RepositoryAdminService } from './services/repository-admin.service.js';
 import { WebhookAdminModule } from './webhook-admin.module.js';
 
@@ -20,6 +21,6 @@ import { WebhookAdminModule } from './webhook-admin.module.js';
 @Module({
   imports: [AccountsModule, DistributionModule, WebhookAdminModule],
   controllers: [UserController, NamespaceController, MemberController, RobotController, RepositoryController, AuditController],
-  providers: [AdminAccessGuard, RepositoryAdminService, AuditLogService],
+  providers: [AdminAccessGuard, RepositoryAdminService, AuditLogService, NamespaceUsageService],
 })
 export class AdminModule {}

@@ -1,4 +1,4 @@
-import { Body, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
 import type { z } from 'zod';
 import { type ChangeContext, NamespaceService, type UserIdentity } from '../auth.js';
@@ -7,11 +7,15 @@ import { ApiController } from '../http/api-controller.decorator.js';
 import { Change } from '../http/change.decorator.js';
 import { CurrentUser } from '../http/current-user.decorator.js';
 import { forceQuery } from '../schemas/common.schemas.js';
-import { createNamespaceBody, listNamespacesQuery, updateNamespaceBody } from '../schemas/namespace.schemas.js';
+import { createNamespaceBody, listNamespacesQuery, setQuotaBody, updateNamespaceBody } from '../schemas/namespace.schemas.js';
+import { NamespaceUsageService } from '../services/namespace-usage.service.js';
 
 @ApiController('namespaces', 'namespaces')
 export class NamespaceController {
-  constructor(private readonly namespaces: NamespaceService) {}
+  constructor(
+    private readonly namespaces: NamespaceService,
+    private readonly usage: NamespaceUsageService,
+  ) {}
 
   @Post()
   @AdminOnly()
@@ -39,6 +43,20 @@ export class NamespaceController {
   @ApiOperation({ summary: "Change a namespace's visibility (owners)" })
   update(@Param('ns') ns: string, @Body({ schema: updateNamespaceBody }) body: z.output<typeof updateNamespaceBody>, @Change() ctx: ChangeContext) {
     return this.namespaces.setVisibility(ns, body.visibility, ctx);
+  }
+
+  @Get(':ns/usage')
+  @NamespaceRole('reader')
+  @ApiOperation({ summary: "A namespace's deduplicated storage usage and its quota (members)" })
+  getUsage(@Param('ns') ns: string) {
+    return this.usage.get(ns);
+  }
+
+  @Put(':ns/quota')
+  @AdminOnly()
+  @ApiOperation({ summary: "Set (or, with null, remove) a namespace's byte quota (administrators)" })
+  setQuota(@Param('ns') ns: string, @Body({ schema: setQuotaBody }) body: z.output<typeof setQuotaBody>, @Change() ctx: ChangeContext) {
+    return this.usage.setQuota(ns, body.quotaBytes, ctx);
   }
 
   @Delete(':ns')

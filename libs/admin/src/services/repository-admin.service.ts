@@ -1,6 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { RegistryEvents } from '@berth/distribution';
+import { RegistryEvents, type StorageUsage, usage } from '@berth/distribution';
 import type { EventContext } from '@berth/notifications';
 import { AccessService, AuditService, type ChangeContext, type Identity, type Page, type PageRequest, pageOffset } from '../auth.js';
 
@@ -10,6 +10,8 @@ export interface RepositorySummary {
   tagCount: number;
   /** Bytes of the distinct blobs linked to the repository (shared layers counted once). */
   size: number;
+  /** What the repository counts towards its namespace's quota: its blobs (as in size) and its manifests. */
+  usage: StorageUsage;
   createdAt: Date;
 }
 
@@ -31,9 +33,13 @@ export interface RepositoryQuery extends PageRequest {
   namespace?: string;
 }
 
-const SUMMARY_COLUMNS = `r.name, split_part(r.name, '/', 1) AS namespace, r.created_at AS "createdAt",
+const SUMMARY_COLUMNS = `r.name, r.namespace, r.created_at AS "createdAt",
   (SELECT count(*) FROM tags t WHERE t.repository_id = r.id) AS "tagCount",
-  (SELECT COALESCE(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = r.id) AS size`;
+  (SELECT COALESCE(sum(b.size), 0) FROM repository_blobs rb JOIN blobs b ON b.digest = rb.digest WHERE rb.repository_id = r.id) AS size,
+  (SELECT COALESCE(sum(m.size), 0) FROM manifests m WHERE m.repository_id = r.id) AS "manifestBytes"`;
+
+/** A summary row as the database returns it: counts and sums of bigints arrive as strings. */
+type SummaryRow = Omit<RepositorySummary, 'usage'> & { manifestBytes: string };
 
 const TAG_SELECT = `SELECT t.name, m.digest, m.media_type AS "mediaType", t.updated_at AS "updatedAt",
          (SELECT COALESCE(sum(mr.size), 0) FROM manifest_references mr WHERE mr.manifest_id = m.id AND mr.kind = 'blob') AS size
@@ -60,10 +66,10 @@ export class RepositoryAdminService {
     const next = pullable.params.length + 1;
     const where = `WHERE ${pullable.clause}
       AND ($${next}::text IS NULL OR position($${next} in r.name) > 0)
-      AND ($${next + 1}::text IS NULL OR split_part(r.name, '/', 1) = $${next + 1})`;
+      AND ($${next + 1}::text IS NULL OR r.namespace = $${next + 1})`;
     const params = [...pullable.params, query.q ? query.q.toLowerCase() : null, query.namespace ?? null];
     const [{ total }]: { total: string }[] = await this.dataSource.query(`SELECT count(*) AS total FROM repositories r ${where}`, params);
-    const rows: RepositorySummary[] = await this.dataSource.query(
+    const rows: SummaryRow[] = await this.dataSource.query(
       `SELECT ${SUMMARY_COLUMNS} FROM repositories r ${where} ORDER BY r.name LIMIT $${next + 2} OFFSET $${next + 3}`,
       [...params, query.perPage, pageOffset(query)],
     );
@@ -71,7 +77,7 @@ export class RepositoryAdminService {
   }
 
   async get(name: string): Promise<RepositoryDetail> {
-    const rows: (RepositorySummary & { id: string })[] = await this.dataSource.query(
+    const rows: (SummaryRow & { id: string })[] = await this.dataSource.query(
       `SELECT r.id, ${SUMMARY_COLUMNS} FROM repositories r WHERE r.name = $1`,
       [name],
     );
@@ -130,9 +136,8 @@ export class RepositoryAdminService {
   }
 }
 
-/** count() and sum() of bigints arrive as strings. */
-function numbers(summary: RepositorySummary): RepositorySummary {
-  return { ...summary, tagCount: Number(summary.tagCount), size: Number(summary.size) };
+function numbers({ manifestBytes, ...summary }: SummaryRow): RepositorySummary {
+  return { ...summary, tagCount: Number(summary.tagCount), size: Number(summary.size), usage: usage(summary.size, manifestBytes) };
 }
 
 function repositoryNotFound(name: string): NotFoundException {

@@ -106,6 +106,22 @@ export class NamespaceService {
     return this.get(ctx.actor, name);
   }
 
+  /** The namespace's byte quota; null: none. */
+  async quota(name: string): Promise<number | null> {
+    const rows: { quota_bytes: string | null }[] = await this.dataSource.query(`SELECT quota_bytes FROM namespaces WHERE name = $1`, [name]);
+    if (!rows.length) throw namespaceNotFound(name);
+    return rows[0].quota_bytes === null ? null : Number(rows[0].quota_bytes);
+  }
+
+  /** Sets or (null) removes the byte quota; lowering it below the usage only refuses further pushes. */
+  async setQuota(name: string, quotaBytes: number | null, ctx: ChangeContext): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const namespace = await lockNamespace(manager, name);
+      await manager.query(`UPDATE namespaces SET quota_bytes = $2, updated_at = now() WHERE id = $1`, [namespace.id, quotaBytes]);
+      await this.audit.record({ ...ctx, action: 'namespace.quota', target: `namespace:${name}`, detail: { quotaBytes } }, manager);
+    });
+  }
+
   /**
    * Deletes an organisation with its members and robots. Refused while it holds
    * repositories, unless `force`, which deletes their rows too (blobs stay for GC).
