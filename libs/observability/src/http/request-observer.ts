@@ -49,7 +49,7 @@ export class RequestObserver {
       const status = completed || res.headersSent ? res.statusCode : CLIENT_CLOSED;
       const route: string = req.route?.path ?? UNMATCHED;
       const milliseconds = performance.now() - started;
-      const bytesIn = socket.bytesRead - readBefore;
+      const bytesIn = receivedBytes(req, socket.bytesRead - readBefore);
       const bytesOut = socket.bytesWritten - writtenBefore;
       this.metrics.observe(req.method, route, status, milliseconds / 1000, bytesIn, bytesOut);
       const level: Level = QUIET_PATHS.test(req.originalUrl) ? 'debug' : status >= 500 ? 'error' : 'info';
@@ -75,6 +75,16 @@ export class RequestObserver {
     });
     next();
   };
+}
+
+/**
+ * A body received whole counts its Content-Length. A chunked or cut-off body counts
+ * what the connection read while the request ran, which misses the part that came
+ * in the same packet as the headers (read before this middleware).
+ */
+function receivedBytes(req: Request, socketDelta: number): number {
+  const declared = req.headers['content-length'];
+  return req.complete && declared !== undefined ? Number(declared) : socketDelta;
 }
 
 function hasBody(req: Request): boolean {
