@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import { RegistryError, assertRepositoryName, isRepositoryName, parseDigest } from '@berth/core';
 import { PathNotFoundError, STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
 import type { EventContext } from '@berth/notifications';
+import { lockBlobDigest } from './blob-lock.js';
 import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
@@ -89,10 +90,15 @@ export class BlobService {
       if (!linked.length) return false;
       await this.quotas.check(manager, name, { kind: 'blob', bytes: Number(linked[0].size), digest });
       const targetId = await this.repositories.ensureId(name, manager);
-      await manager.query(
-        'INSERT INTO repository_blobs (repository_id, digest) VALUES ($1, $2) ON CONFLICT DO NOTHING',
+      // Under the digest's lock the blob row cannot be collected before this commits; it
+      // may have been collected since the look-up above, then this is an upload after all.
+      await lockBlobDigest(manager, digest);
+      const linkedNow: unknown[] = await manager.query(
+        `INSERT INTO repository_blobs (repository_id, digest) SELECT $1, digest FROM blobs WHERE digest = $2
+         ON CONFLICT (repository_id, digest) DO UPDATE SET seen_at = now() RETURNING 1`,
         [targetId, digest],
       );
+      if (!linkedNow.length) return false;
       const target = { ...this.events.blobTarget(context, name, digest, Number(linked[0].size)), fromRepository: from };
       await this.events.record(manager, context, [{ action: 'mount', target }]);
       return true;

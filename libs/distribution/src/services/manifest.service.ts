@@ -76,10 +76,12 @@ export class ManifestService {
       await this.quotas.check(manager, name, { kind: 'manifest', digest, bytes: content.length });
       const repositoryId = await this.repositories.ensureId(name, manager);
       await this.checkReferences(repositoryId, manifest, manager.query.bind(manager));
-      const inserted: { id: string }[] = await manager.query(
+      // A re-push refreshes seen_at: garbage collection leaves the manifest alone for its
+      // review delay (the index that will reference it may be on its way). `xmax = 0`: inserted.
+      const [stored]: { id: string; inserted: boolean }[] = await manager.query(
         `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, content, subject_digest, annotations)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id`,
+         ON CONFLICT (repository_id, digest) DO UPDATE SET seen_at = now() RETURNING id, xmax = 0 AS inserted`,
         [
           repositoryId,
           digest,
@@ -91,17 +93,8 @@ export class ManifestService {
           manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         ],
       );
-      let manifestId: number;
-      if (inserted.length) {
-        manifestId = Number(inserted[0].id);
-        await this.insertReferences(manifestId, manifest, manager.query.bind(manager));
-      } else {
-        const existing: { id: string }[] = await manager.query(
-          'SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2',
-          [repositoryId, digest],
-        );
-        manifestId = Number(existing[0].id);
-      }
+      const manifestId = Number(stored.id);
+      if (stored.inserted) await this.insertReferences(manifestId, manifest, manager.query.bind(manager));
       if ('tag' in ref) {
         await manager.query(
           `INSERT INTO tags (repository_id, name, manifest_id) VALUES ($1, $2, $3)
@@ -152,7 +145,9 @@ export class ManifestService {
   ): Promise<void> {
     const missing = async (table: 'repository_blobs' | 'manifests', digests: string[]) => {
       if (!digests.length) return undefined;
-      const found = await query(`SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2)`, [
+      // Locked until this transaction commits: garbage collection deletes a blob link or a
+      // manifest only after locking it and seeing nothing refer to it. Digest order, as GC's.
+      const found = await query(`SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2) ORDER BY digest FOR KEY SHARE`, [
         repositoryId,
         [...new Set(digests)],
       ]);

@@ -70,8 +70,8 @@ export class QuotaService {
   }
 
   /**
-   * RegistryEvents.commit under the quota: with one, `change` runs in a transaction
-   * after the check; without one, exactly as RegistryEvents.commit runs it.
+   * RegistryEvents.commit under the quota: `change` runs after the check, always in a
+   * transaction (the caller takes transaction-scoped locks in it, see lockBlobDigest).
    */
   async commit<T>(
     context: EventContext,
@@ -79,7 +79,6 @@ export class QuotaService {
     addition: Addition,
     change: (manager: EntityManager) => Promise<{ result: T; events: EventDraft[] }>,
   ): Promise<T> {
-    if ((await this.quotaOf(namespaceOf(repository), this.dataSource.manager)) === null) return this.events.commit(context, change);
     return this.dataSource.transaction(async (manager) => {
       await this.check(manager, repository, addition);
       const { result, events } = await change(manager);

@@ -7,6 +7,7 @@ import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploa
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { EventContext } from '@berth/notifications';
+import { lockBlobDigest } from './blob-lock.js';
 import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
@@ -200,11 +201,15 @@ export class UploadService {
    * Moves the staged bytes to the blob's content-addressed path (unless storage already
    * holds them: asking storage, not the database, lets a re-push heal a lost file) and
    * links the blob, closing the session, in one statement. The namespace's quota is
-   * checked first, so a refused blob never reaches its content-addressed path.
+   * checked first, so a refused blob never reaches its content-addressed path. The
+   * digest's lock is held from the storage check to the commit, so garbage collection
+   * cannot delete the file in between; re-linking refreshes the link's `seen_at`, which
+   * keeps it from GC for the review delay while the manifest that uses it is on its way.
    */
   private async storeBlob(staged: UploadState, digest: string, context: EventContext): Promise<void> {
     const { id, name, repositoryId, size } = staged;
     await this.quotas.commit(context, name, { kind: 'blob', bytes: size, digest }, async (manager) => {
+      await lockBlobDigest(manager, digest);
       if ((await this.storage.stat(blobDataPath(digest)))?.size !== size) {
         if (size === 0) await (await this.storage.writer(uploadDataPath(id), 0)).commit();
         // Concurrent completions of one digest all rename identical bytes onto one path: safe.
@@ -212,7 +217,8 @@ export class UploadService {
       }
       await manager.query(
         `WITH blob AS (INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT DO NOTHING),
-              link AS (INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1) ON CONFLICT DO NOTHING)
+              link AS (INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1)
+                       ON CONFLICT (repository_id, digest) DO UPDATE SET seen_at = now())
          DELETE FROM uploads WHERE id = $4`,
         [digest, size, repositoryId, id],
       );
