@@ -33,4 +33,13 @@ describe('BerthConfig', () => {
       expect(err.message).toContain('DATABASE_URL');
     }
   });
+
+  it('reads the deployment settings: read-only mode, TLS files (both or neither), the shutdown timeout', () => {
+    const defaults = new BerthConfig({});
+    expect(defaults).toMatchObject({ readOnly: false, tls: undefined, shutdownTimeoutSeconds: 30 });
+    const config = new BerthConfig({ READ_ONLY: 'true', TLS_CERT: '/etc/berth/cert.pem', TLS_KEY: '/etc/berth/key.pem', SHUTDOWN_TIMEOUT_SECONDS: '5' });
+    expect(config).toMatchObject({ readOnly: true, tls: { certFile: '/etc/berth/cert.pem', keyFile: '/etc/berth/key.pem' }, shutdownTimeoutSeconds: 5 });
+    expect(() => new BerthConfig({ TLS_CERT: '/etc/berth/cert.pem' })).toThrow(/TLS_KEY: TLS_CERT and TLS_KEY go together/);
+    expect(() => new BerthConfig({ READ_ONLY: 'yes' })).toThrow(/READ_ONLY: must be true or false/);
+  });
 });

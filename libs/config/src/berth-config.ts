@@ -56,6 +56,10 @@ const environmentSchema = z.object({
   UPLOAD_PURGE_SCHEDULE: schedule.default('30 * * * *'),
   UPLOAD_MAX_AGE_SECONDS: seconds.default(24 * 3600),
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
+  READ_ONLY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  TLS_CERT: optionalString,
+  TLS_KEY: optionalString,
+  SHUTDOWN_TIMEOUT_SECONDS: seconds.default(30),
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -112,6 +116,12 @@ export class BerthConfig {
   };
   /** Bearer token /metrics requires; absent → /metrics is public. */
   readonly metricsToken?: string;
+  /** Refuse every change to registry content (pushes, deletes); reads and accounts keep working. */
+  readonly readOnly: boolean;
+  /** PEM files: present → the registry serves HTTPS itself. */
+  readonly tls?: { certFile: string; keyFile: string };
+  /** On SIGTERM, how long in-flight requests may take before the process exits anyway. */
+  readonly shutdownTimeoutSeconds: number;
 
   constructor(env: Environment) {
     const parsed = environmentSchema.safeParse(env);
@@ -119,6 +129,9 @@ export class BerthConfig {
       throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
     }
     const e = parsed.data;
+    if (Boolean(e.TLS_CERT) !== Boolean(e.TLS_KEY)) {
+      throw new ConfigError([`${e.TLS_CERT ? 'TLS_KEY' : 'TLS_CERT'}: TLS_CERT and TLS_KEY go together: set both (HTTPS) or neither (HTTP)`]);
+    }
     const dataDir = resolve(e.DATA_DIR);
     this.port = e.PORT;
     this.host = e.HOST;
@@ -146,6 +159,9 @@ export class BerthConfig {
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
     };
     this.metricsToken = e.METRICS_TOKEN;
+    this.readOnly = e.READ_ONLY === 'true';
+    this.tls = e.TLS_CERT && e.TLS_KEY ? { certFile: resolve(e.TLS_CERT), keyFile: resolve(e.TLS_KEY) } : undefined;
+    this.shutdownTimeoutSeconds = e.SHUTDOWN_TIMEOUT_SECONDS;
     this.gc = {
       schedule: e.GC_SCHEDULE.trim() === 'off' ? null : e.GC_SCHEDULE.trim(),
       deleteUntagged: e.GC_DELETE_UNTAGGED === 'true',
