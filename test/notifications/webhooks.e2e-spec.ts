@@ -265,10 +265,10 @@ describe.skipIf(!available)('webhook notifications (built registry, real Redis, 
     // BullMQ takes a job back once its lock has expired and a stalled check has seen it:
     // up to 20 s with the processor's settings (a minute with BullMQ's defaults).
     await waitFor('the cut-short delivery to be made again', () => eventsFor(sub.hook, repository, { ok: true }).find(isManifestPush(image, 'v1')), {
-      timeoutMs: 30_000,
+      timeoutMs: 35_000,
       detail: () => subscriber.describe(sub.hook),
     });
-    expect(Date.now() - restarted).toBeLessThan(30_000);
+    expect(Date.now() - restarted).toBeLessThan(35_000);
   });
 
   it('with RUN_WORKERS=false the registry only records; the separate worker process delivers', async () => {
