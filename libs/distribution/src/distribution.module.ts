@@ -1,10 +1,12 @@
 import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import { BaseController } from './controllers/base.controller.js';
 import { BlobController } from './controllers/blob.controller.js';
 import { ListingController } from './controllers/listing.controller.js';
 import { ManifestController } from './controllers/manifest.controller.js';
 import { ReferrerController } from './controllers/referrer.controller.js';
 import { UploadController } from './controllers/upload.controller.js';
+import { ReadOnlyGuard } from './http/read-only.guard.js';
 import { BlobService } from './services/blob.service.js';
 import { ListingService } from './services/listing.service.js';
 import { ManifestService } from './services/manifest.service.js';
@@ -19,7 +21,19 @@ import { UploadService } from './services/upload.service.js';
 @Module({
   // Upload routes come before blob routes: `blobs/uploads` must not be taken for a digest.
   controllers: [BaseController, UploadController, BlobController, ManifestController, ListingController, ReferrerController],
-  providers: [RegistryEvents, RepositoryService, StorageUsageService, QuotaService, BlobService, UploadService, ManifestService, ListingService, ReferrerService],
+  providers: [
+    // Global: read-only mode also refuses the admin API's content changes.
+    { provide: APP_GUARD, useClass: ReadOnlyGuard },
+    RegistryEvents,
+    RepositoryService,
+    StorageUsageService,
+    QuotaService,
+    BlobService,
+    UploadService,
+    ManifestService,
+    ListingService,
+    ReferrerService,
+  ],
   // The admin API deletes repositories and tags too, with the same events, and reports usage.
   exports: [RegistryEvents, StorageUsageService],
 })

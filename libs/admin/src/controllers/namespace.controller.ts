@@ -1,12 +1,13 @@
 import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
+import { ChangesContent } from '@berth/distribution';
 import type { z } from 'zod';
 import { type ChangeContext, NamespaceService, type UserIdentity } from '../auth.js';
 import { AdminOnly, AnyUser, NamespaceRole, NamespaceVisible } from '../http/access.decorators.js';
 import { ApiController } from '../http/api-controller.decorator.js';
 import { Change } from '../http/change.decorator.js';
 import { CurrentUser } from '../http/current-user.decorator.js';
-import { forceQuery } from '../schemas/common.schemas.js';
+import { forceQuery, forced } from '../schemas/common.schemas.js';
 import { createNamespaceBody, listNamespacesQuery, setQuotaBody, updateNamespaceBody } from '../schemas/namespace.schemas.js';
 import { NamespaceUsageService } from '../services/namespace-usage.service.js';
 
@@ -61,6 +62,7 @@ export class NamespaceController {
 
   @Delete(':ns')
   @AdminOnly()
+  @ChangesContent(forced)
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete an organisation (force=true: with its repositories)' })
   async delete(@Param('ns') ns: string, @Query({ schema: forceQuery }) query: z.output<typeof forceQuery>, @Change() ctx: ChangeContext): Promise<void> {

@@ -1,7 +1,7 @@
 import { Delete, Get, HttpCode, Param, Query } from '@nestjs/common';
 import { ApiOperation, ApiParam } from '@nestjs/swagger';
 import type { z } from 'zod';
-import { RequestEventContext } from '@berth/distribution';
+import { ChangesContent, RequestEventContext } from '@berth/distribution';
 import type { EventContext } from '@berth/notifications';
 import type { ChangeContext, UserIdentity } from '../auth.js';
 import { AnyUser, RepositoryAction } from '../http/access.decorators.js';
@@ -45,6 +45,7 @@ export class RepositoryController {
 
   @Delete('*name/tags/:tag')
   @RepositoryAction('delete')
+  @ChangesContent()
   @HttpCode(204)
   @ApiParam(NAME_PARAM)
   @ApiOperation({ summary: 'Delete a tag (maintainers); the manifest stays' })
@@ -67,6 +68,7 @@ export class RepositoryController {
 
   @Delete('*name')
   @RepositoryAction('delete')
+  @ChangesContent()
   @HttpCode(204)
   @ApiParam(NAME_PARAM)
   @ApiOperation({ summary: 'Delete a repository (maintainers); its blobs stay in storage until garbage collection' })

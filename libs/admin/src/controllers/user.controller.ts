@@ -1,12 +1,13 @@
 import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
+import { ChangesContent } from '@berth/distribution';
 import type { z } from 'zod';
 import { type ChangeContext, type UserIdentity, UserService } from '../auth.js';
 import { AdminOnly, AnyUser, SelfOrAdmin } from '../http/access.decorators.js';
 import { ApiController } from '../http/api-controller.decorator.js';
 import { Change } from '../http/change.decorator.js';
 import { CurrentUser } from '../http/current-user.decorator.js';
-import { forceQuery } from '../schemas/common.schemas.js';
+import { forceQuery, forced } from '../schemas/common.schemas.js';
 import { changePasswordBody, createUserBody, listUsersQuery, updateUserBody } from '../schemas/user.schemas.js';
 
 @ApiController('users', 'users')
@@ -55,6 +56,7 @@ export class UserController {
 
   @Delete(':username')
   @AdminOnly()
+  @ChangesContent(forced)
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a user and their personal namespace (force=true: with its repositories)' })
   async delete(@Param('username') username: string, @Query({ schema: forceQuery }) query: z.output<typeof forceQuery>, @Change() ctx: ChangeContext): Promise<void> {

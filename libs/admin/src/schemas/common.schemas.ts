@@ -17,6 +17,9 @@ export const pageQuery = z.object({
 /** A search string: matches anywhere in the name. */
 export const searchText = z.string().max(255).optional();
 
+/** Whether a request asks for `force=true` (before validation: read-only mode decides on it). */
+export const forced = (req: { query: unknown }) => (req.query as Record<string, unknown>).force === 'true';
+
 /** `?force=true` also deletes what a namespace or user still holds. */
 export const forceQuery = z.object({
   force: z

@@ -1,0 +1,39 @@
+import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { BerthConfig } from '@berth/config';
+import { RegistryError } from '@berth/core';
+
+const CHANGES_CONTENT = 'berth:changes-content';
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+type ContentChange = (req: Request) => boolean;
+
+/**
+ * Marks a route outside /v2 that changes registry content (deletes repositories or tags),
+ * so that read-only mode refuses it; `when` narrows it to some requests (e.g. `force=true`).
+ */
+export const ChangesContent = (when: ContentChange = () => true) => SetMetadata(CHANGES_CONTENT, when);
+
+/**
+ * READ_ONLY=true: every write under /v2 and every route marked ChangesContent answers
+ * 405 UNSUPPORTED, before authentication is even looked at; reads, tokens and account
+ * management keep working.
+ */
+@Injectable()
+export class ReadOnlyGuard implements CanActivate {
+  constructor(
+    private readonly config: BerthConfig,
+    private readonly reflector: Reflector,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    if (!this.config.readOnly || context.getType() !== 'http') return true;
+    const req = context.switchToHttp().getRequest<Request>();
+    const changesContent = this.reflector.get<ContentChange | undefined>(CHANGES_CONTENT, context.getHandler());
+    if ((req.path.startsWith('/v2/') && WRITE_METHODS.has(req.method)) || changesContent?.(req)) {
+      throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode');
+    }
+    return true;
+  }
+}
