@@ -1,14 +1,18 @@
 import 'reflect-metadata';
 import dotenv from 'dotenv';
+import { HttpException } from '@nestjs/common';
 import { BerthConfig, ConfigError } from '@berth/config';
 import { openDatabase } from '@berth/database';
+import { UsageError } from './usage-error.js';
+import { USER_USAGE, userCommand } from './user.command.js';
 
 dotenv.config({ quiet: true });
 
 const USAGE = `usage: berth-cli <command>
 
 commands:
-  migrate   apply pending database migrations (the registry also does this at start-up)`;
+  migrate             apply pending database migrations (the registry also does this at start-up)
+${USER_USAGE}`;
 
 async function migrate(config: BerthConfig): Promise<void> {
   // openDatabase applies pending migrations before returning.
@@ -18,14 +22,19 @@ async function migrate(config: BerthConfig): Promise<void> {
   await dataSource.destroy();
 }
 
-const [command] = process.argv.slice(2);
+const [command, ...args] = process.argv.slice(2);
 try {
   if (command === 'migrate') await migrate(new BerthConfig(process.env));
-  else {
-    console.error(USAGE);
-    process.exitCode = command ? 2 : 0;
-  }
+  else if (command === 'user') await userCommand(new BerthConfig(process.env), args);
+  else if (command) throw new UsageError(`unknown command: ${command}`);
+  else console.log(USAGE);
 } catch (err) {
-  console.error(err instanceof ConfigError ? err.message : err);
-  process.exitCode = 1;
+  if (err instanceof UsageError) {
+    console.error(`${err.message}\n\n${USAGE}`);
+    process.exitCode = 2;
+  } else {
+    // Refusals from the services (a taken name, a short password) are for the operator to read.
+    console.error(err instanceof ConfigError || err instanceof HttpException ? err.message : err);
+    process.exitCode = 1;
+  }
 }
