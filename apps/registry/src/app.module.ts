@@ -5,6 +5,7 @@ import { AuthModule } from '@berth/auth';
 import { type BerthConfig, ConfigModule } from '@berth/config';
 import { DatabaseModule } from '@berth/database';
 import { DistributionModule } from '@berth/distribution';
+import { GcModule } from '@berth/gc';
 import { NotificationsModule } from '@berth/notifications';
 import { ObservabilityModule } from '@berth/observability';
 import { StorageModule } from '@berth/storage';
@@ -15,7 +16,7 @@ export class AppModule {
   static forRoot(config: BerthConfig, logger?: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), NotificationsModule.forRoot(config), AuthModule, DistributionModule, AdminModule, ObservabilityModule.forRoot(config, logger)],
+      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), NotificationsModule.forRoot(config), GcModule.forRoot(config), AuthModule, DistributionModule, AdminModule, ObservabilityModule.forRoot(config, logger)],
     };
   }
 }

@@ -2,5 +2,5 @@ export * from './storage-driver.js';
 export { FilesystemDriver } from './filesystem.driver.js';
 export { InMemoryDriver } from './inmemory.driver.js';
 export { createStorageDriver, type StorageSettings } from './create-storage-driver.js';
-export { blobDataPath, uploadDataPath, uploadDir } from './paths.js';
+export { blobDataPath, blobDir, uploadDataPath, uploadDir } from './paths.js';
 export { StorageModule, type StorageModuleAsyncOptions } from './storage.module.js';

@@ -8,11 +8,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-
 
 /** `blobs/<alg>/<first two hex>/<hex>/data`; the two-hex fan-out keeps directories small. */
 export function blobDataPath(digest: string): string {
+  return `${blobDir(digest)}/data`;
+}
+
+/** `blobs/<alg>/<first two hex>/<hex>`: everything stored for one blob, deleted as a whole. */
+export function blobDir(digest: string): string {
   const match = DIGEST.exec(digest);
   if (!match) throw new InvalidPathError(digest);
   const algorithm = match[1] ?? match[3];
   const hex = match[2] ?? match[4];
-  return `blobs/${algorithm}/${hex.slice(0, 2)}/${hex}/data`;
+  return `blobs/${algorithm}/${hex.slice(0, 2)}/${hex}`;
 }
 
 /** `uploads/<uuid>`: everything belonging to one upload session, deleted as a whole. */

@@ -1,0 +1,49 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { BerthConfig } from '@berth/config';
+
+/** First key of the two-key advisory lock that only the running collection holds ('gc'). */
+const GC_LOCK = 0x6763;
+
+/**
+ * One garbage collection at a time across every process: a session-level advisory lock
+ * held on a connection of its own for the whole run (it goes with the connection if the
+ * process dies). The embedded database belongs to one process and serves one connection,
+ * so there a flag in memory is the lock.
+ */
+@Injectable()
+export class GcLock {
+  private heldInProcess = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly config: BerthConfig,
+  ) {}
+
+  /** A release function, or null when another run holds the lock. */
+  async tryAcquire(): Promise<(() => Promise<void>) | null> {
+    if (!this.config.database.url) {
+      if (this.heldInProcess) return null;
+      this.heldInProcess = true;
+      return async () => {
+        this.heldInProcess = false;
+      };
+    }
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    try {
+      const [{ locked }]: { locked: boolean }[] = await runner.query('SELECT pg_try_advisory_lock($1, 0) AS locked', [GC_LOCK]);
+      if (!locked) {
+        await runner.release();
+        return null;
+      }
+    } catch (err) {
+      await runner.release();
+      throw err;
+    }
+    return async () => {
+      await runner.query('SELECT pg_advisory_unlock($1, 0)', [GC_LOCK]).catch(() => undefined);
+      await runner.release();
+    };
+  }
+}

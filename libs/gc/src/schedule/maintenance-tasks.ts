@@ -1,0 +1,35 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { BerthConfig } from '@berth/config';
+import { GcAlreadyRunningError } from '../gc-run.js';
+import { GcRunService } from '../gc-runs.service.js';
+import { UploadPurger } from '../upload-purger.js';
+import type { MaintenanceTask } from './maintenance-job.js';
+
+/** What a scheduled job does, whichever scheduler (BullMQ or the in-process timer) fired it. */
+@Injectable()
+export class MaintenanceTasks {
+  private readonly logger = new Logger('GC');
+
+  constructor(
+    private readonly config: BerthConfig,
+    private readonly runs: GcRunService,
+    private readonly purger: UploadPurger,
+  ) {}
+
+  /** The pattern of each task, null when it is `off`. */
+  schedules(): Record<MaintenanceTask, string | null> {
+    return { gc: this.config.gc.schedule, 'purge-uploads': this.config.gc.uploadPurgeSchedule };
+  }
+
+  async run(task: MaintenanceTask): Promise<unknown> {
+    if (task === 'purge-uploads') return this.purger.purge();
+    try {
+      const { done } = await this.runs.start('schedule', { dryRun: false, deleteUntagged: this.config.gc.deleteUntagged });
+      return await done;
+    } catch (err) {
+      if (!(err instanceof GcAlreadyRunningError)) throw err;
+      this.logger.log('scheduled garbage collection skipped: another run is going on');
+      return null;
+    }
+  }
+}
