@@ -12,6 +12,7 @@ import { PinoNestLogger, RequestObserver, createLogger } from '@berth/observabil
 import type { DestinationStream } from 'pino';
 import { HttpErrorFilter } from './http-error.filter.js';
 import { AppModule } from './app.module.js';
+import { readTlsOptions } from './tls-options.js';
 
 export interface RegistryAppOptions {
   /** Where the JSON log lines go; stdout when absent (tests capture them here). */
@@ -27,6 +28,8 @@ export async function createRegistryApp(env: Environment = process.env, options:
     // Blob bodies stream into storage and manifests are read raw: no body parsing.
     bodyParser: false,
     logger: new PinoNestLogger(logger),
+    // TLS_CERT and TLS_KEY set: HTTPS served directly.
+    httpsOptions: config.tls ? readTlsOptions(config.tls) : undefined,
   });
   app.disable('x-powered-by');
   app.set('etag', false);
