@@ -3,6 +3,7 @@ import dotenv from 'dotenv';
 import { HttpException } from '@nestjs/common';
 import { BerthConfig, ConfigError } from '@berth/config';
 import { openDatabase } from '@berth/database';
+import { MAINTENANCE_USAGE, gcCommand, purgeUploadsCommand } from './maintenance.command.js';
 import { UsageError } from './usage-error.js';
 import { USER_USAGE, userCommand } from './user.command.js';
 
@@ -12,7 +13,9 @@ const USAGE = `usage: berth-cli <command>
 
 commands:
   migrate             apply pending database migrations (the registry also does this at start-up)
-${USER_USAGE}`;
+${USER_USAGE}
+
+${MAINTENANCE_USAGE}`;
 
 async function migrate(config: BerthConfig): Promise<void> {
   // openDatabase applies pending migrations before returning.
@@ -26,6 +29,8 @@ const [command, ...args] = process.argv.slice(2);
 try {
   if (command === 'migrate') await migrate(new BerthConfig(process.env));
   else if (command === 'user') await userCommand(new BerthConfig(process.env), args);
+  else if (command === 'gc') await gcCommand(new BerthConfig(process.env), args);
+  else if (command === 'purge-uploads') await purgeUploadsCommand(new BerthConfig(process.env), args);
   else if (command) throw new UsageError(`unknown command: ${command}`);
   else console.log(USAGE);
 } catch (err) {

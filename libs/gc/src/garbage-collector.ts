@@ -41,8 +41,8 @@ export class GarbageCollector {
   private readonly logger = new Logger('GC');
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly config: BerthConfig,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(BerthConfig) private readonly config: BerthConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 

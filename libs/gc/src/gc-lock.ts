@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { BerthConfig } from '@berth/config';
 
@@ -16,8 +16,8 @@ export class GcLock {
   private heldInProcess = false;
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly config: BerthConfig,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(BerthConfig) private readonly config: BerthConfig,
   ) {}
 
   /** A release function, or null when another run holds the lock. */

@@ -1,4 +1,4 @@
-import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { GarbageCollector } from './garbage-collector.js';
 import { GcLock } from './gc-lock.js';
@@ -33,9 +33,9 @@ export class GcRunService implements BeforeApplicationShutdown {
   private readonly running = new Set<{ abort: AbortController; done: Promise<GcRun> }>();
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly lock: GcLock,
-    private readonly collector: GarbageCollector,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(GcLock) private readonly lock: GcLock,
+    @Inject(GarbageCollector) private readonly collector: GarbageCollector,
   ) {}
 
   /** Throws GcAlreadyRunningError when a run is going on anywhere. */
@@ -106,7 +106,7 @@ export class GcRunService implements BeforeApplicationShutdown {
 
   /** Records the outcome with what was freed (also by a run that failed half-way). */
   private async finish(id: string, result: GcResult, error: string | null): Promise<GcRun> {
-    const [row]: GcRun[] = await this.dataSource.query(
+    const [[row]]: [GcRun[], number] = await this.dataSource.query(
       `UPDATE gc_runs SET status = $2, error = $3, finished_at = now(), manifests_deleted = $4, links_deleted = $5, blobs_deleted = $6,
               orphan_files_deleted = $7, bytes_freed = $8, sample = $9 WHERE id = $1 RETURNING ${COLUMNS}`,
       [

@@ -24,8 +24,8 @@ export class UploadPurger {
   private readonly logger = new Logger('Uploads');
 
   constructor(
-    private readonly dataSource: DataSource,
-    private readonly config: BerthConfig,
+    @Inject(DataSource) private readonly dataSource: DataSource,
+    @Inject(BerthConfig) private readonly config: BerthConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 

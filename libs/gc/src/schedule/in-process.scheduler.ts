@@ -1,4 +1,4 @@
-import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { CronPattern } from '@berth/core';
 import { MAINTENANCE_TASKS, type MaintenanceTask } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
@@ -16,7 +16,7 @@ export class InProcessScheduler implements OnApplicationBootstrap, BeforeApplica
   private readonly lastFired = new Map<MaintenanceTask, number>();
   private readonly active = new Map<MaintenanceTask, Promise<unknown>>();
 
-  constructor(private readonly tasks: MaintenanceTasks) {}
+  constructor(@Inject(MaintenanceTasks) private readonly tasks: MaintenanceTasks) {}
 
   onApplicationBootstrap(): void {
     const schedules = this.tasks.schedules();

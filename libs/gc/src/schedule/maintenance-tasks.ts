@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { BerthConfig } from '@berth/config';
 import { GcAlreadyRunningError } from '../gc-run.js';
 import { GcRunService } from '../gc-runs.service.js';
@@ -11,9 +11,9 @@ export class MaintenanceTasks {
   private readonly logger = new Logger('GC');
 
   constructor(
-    private readonly config: BerthConfig,
-    private readonly runs: GcRunService,
-    private readonly purger: UploadPurger,
+    @Inject(BerthConfig) private readonly config: BerthConfig,
+    @Inject(GcRunService) private readonly runs: GcRunService,
+    @Inject(UploadPurger) private readonly purger: UploadPurger,
   ) {}
 
   /** The pattern of each task, null when it is `off`. */

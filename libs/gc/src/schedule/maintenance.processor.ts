@@ -1,5 +1,5 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
-import { Logger } from '@nestjs/common';
+import { Inject, Logger } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import { MAINTENANCE_CONFIG_KEY, MAINTENANCE_QUEUE, MAINTENANCE_TASKS, type MaintenanceTask } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
@@ -10,7 +10,7 @@ export class MaintenanceProcessor extends WorkerHost {
   private readonly logger = new Logger('GC');
   private lastError = '';
 
-  constructor(private readonly tasks: MaintenanceTasks) {
+  constructor(@Inject(MaintenanceTasks) private readonly tasks: MaintenanceTasks) {
     super();
   }
 

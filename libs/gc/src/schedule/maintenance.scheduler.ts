@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { MAINTENANCE_QUEUE, MAINTENANCE_TASKS } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
@@ -17,7 +17,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
 
   constructor(
     @InjectQueue(MAINTENANCE_QUEUE) private readonly queue: Queue,
-    private readonly tasks: MaintenanceTasks,
+    @Inject(MaintenanceTasks) private readonly tasks: MaintenanceTasks,
   ) {
     // Reported once per distinct error: an outage must not flood the log.
     queue.on('error', (err) => {
