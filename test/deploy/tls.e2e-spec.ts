@@ -69,7 +69,7 @@ describe.skipIf(!available)('TLS: HTTPS served directly with TLS_CERT and TLS_KE
     for (const [env, message] of cases) await expect(startRegistry({ env }), JSON.stringify(env)).rejects.toThrow(message);
 
     // The real entry point prints it and exits with 2.
-    const run = spawnSync(process.execPath, ['--import', 'tsx', 'apps/registry/src/main.ts'], {
+    const run = spawnSync(process.execPath, ['--import', './test/support/register-ts.mjs', 'apps/registry/src/main.ts'], {
       env: { ...process.env, TLS_CERT: join(dir, 'missing.pem'), TLS_KEY: pair.key, DATA_DIR: dir },
       encoding: 'utf8',
       timeout: 30_000,
