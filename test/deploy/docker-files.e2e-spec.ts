@@ -1,0 +1,265 @@
+/**
+ * Static checks of the Dockerfile, .dockerignore and docker-compose.yml (no Docker engine
+ * here), and the image's start command and health check run outside a container.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { TEST_DATABASE_URL, postgresAvailable } from '../support/registry.js';
+
+const ROOT = process.cwd();
+const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+
+interface Instruction {
+  keyword: string;
+  args: string;
+  stage: number;
+}
+
+/** The Dockerfile's instructions (continuation lines joined, comments dropped), with their stage index. */
+function dockerfile(): Instruction[] {
+  const text = read('Dockerfile').replace(/\\\n/g, ' ');
+  let stage = -1;
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => {
+      const [, keyword, args] = /^(\S+)\s+(.*)$/.exec(line)!;
+      if (keyword.toUpperCase() === 'FROM') stage++;
+      return { keyword: keyword.toUpperCase(), args, stage };
+    });
+}
+
+/** .dockerignore patterns as Docker applies them: `*` within a path component, `**` across, a directory with its contents. */
+function dockerignore(): (path: string) => boolean {
+  const rules = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((pattern) => {
+      const negated = pattern.startsWith('!');
+      const body = (negated ? pattern.slice(1) : pattern).replace(/^\/+|\/+$/g, '');
+      const source = body
+        .split(/(\*\*\/?|\*|\?)/)
+        .map((part) => (part === '**/' || part === '**' ? '(?:.*/)?' : part === '*' ? '[^/]*' : part === '?' ? '[^/]' : part.replace(/[.+^${}()|[\]\\]/g, '\\$&')))
+        .join('');
+      return { negated, regex: new RegExp(`^${source}(?:/.*)?$`) };
+    });
+  return (path) => rules.reduce((excluded, rule) => (rule.regex.test(path) ? !rule.negated : excluded), false);
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = `${dir}/${entry.name}`;
+    return entry.isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+/** `dist/apps/x/src/main.js` is what the build makes of `apps/x/src/main.ts` (outDir dist, rootDir .). */
+function sourceOf(built: string): string {
+  expect(built).toMatch(/^dist\/.+\.js$/);
+  return built.replace(/^dist\//, '').replace(/\.js$/, '.ts');
+}
+
+function execForm(args: string): string[] {
+  const parsed = JSON.parse(args);
+  expect(Array.isArray(parsed), `exec form expected: ${args}`).toBe(true);
+  return parsed;
+}
+
+const packageJson = JSON.parse(read('package.json'));
+const instructions = dockerfile();
+const finalStage = Math.max(...instructions.map((i) => i.stage));
+
+describe('Dockerfile and .dockerignore', () => {
+  it('builds in node:20 stages and runs on a slim node:20 image', () => {
+    const froms = instructions.filter((i) => i.keyword === 'FROM').map((i) => i.args);
+    expect(froms.length).toBeGreaterThanOrEqual(2);
+    for (const from of froms) expect(from).toMatch(/^node:20[-.\w]*( AS \w+)?$/i);
+    expect(froms[finalStage]).toMatch(/^node:20[-\w]*-slim$/);
+  });
+
+  it('copies only what the build context holds and .dockerignore lets through', () => {
+    const ignored = dockerignore();
+    const stages = instructions.filter((i) => i.keyword === 'FROM').map((i) => /\bAS\s+(\S+)$/i.exec(i.args)?.[1]);
+    const copies = instructions.filter((i) => i.keyword === 'COPY' || i.keyword === 'ADD');
+    expect(copies.length).toBeGreaterThan(0);
+    for (const copy of copies) {
+      const from = /--from=(\S+)/.exec(copy.args)?.[1];
+      const paths = copy.args.split(/\s+/).filter((a) => !a.startsWith('--'));
+      paths.pop();
+      if (from) {
+        expect(stages.slice(0, copy.stage), `COPY --from=${from} names an earlier stage`).toContain(from);
+        continue;
+      }
+      for (const path of paths) {
+        expect(existsSync(join(ROOT, path)), `COPY source ${path} exists`).toBe(true);
+        expect(ignored(path), `COPY source ${path} is excluded by .dockerignore`).toBe(false);
+        // Everything the build compiles (tsconfig.build.json: no specs) reaches the context.
+        if (statSync(join(ROOT, path)).isDirectory()) {
+          const needed = filesUnder(path).filter((f) => !f.endsWith('.spec.ts'));
+          expect(needed.filter(ignored), `files under ${path} excluded by .dockerignore`).toEqual([]);
+        }
+      }
+    }
+    for (const path of ['node_modules', 'dist', 'data', '.git', '.env', 'test/api/blobs.e2e-spec.ts', 'libs/core/src/manifest.spec.ts']) {
+      expect(ignored(path), `${path} stays out of the context`).toBe(true);
+    }
+  });
+
+  it('runs the final stage as a non-root user, exposes 5000 with /data as a volume', () => {
+    const last = instructions.filter((i) => i.stage === finalStage);
+    const users = last.filter((i) => i.keyword === 'USER').map((i) => i.args.split(':')[0]);
+    expect(users.length).toBeGreaterThan(0);
+    expect(['root', '0']).not.toContain(users.at(-1));
+    expect(last.find((i) => i.keyword === 'EXPOSE')?.args).toBe('5000');
+    expect(last.find((i) => i.keyword === 'VOLUME')?.args).toBe('/data');
+    expect(last.find((i) => i.keyword === 'ENV')?.args).toContain('DATA_DIR=/data');
+  });
+
+  it('starts as npm start does, on an entry point the build makes, and checks health with a script it builds', () => {
+    const cmd = execForm(instructions.filter((i) => i.stage === finalStage && i.keyword === 'CMD').at(-1)!.args);
+    expect(cmd).toEqual(packageJson.scripts.start.split(/\s+/));
+    expect(existsSync(join(ROOT, sourceOf(cmd.at(-1)!)))).toBe(true);
+    const healthcheck = instructions.find((i) => i.stage === finalStage && i.keyword === 'HEALTHCHECK')!.args;
+    const probe = execForm(healthcheck.slice(healthcheck.indexOf('CMD') + 3).trim());
+    expect(probe[0]).toBe('node');
+    expect(existsSync(join(ROOT, sourceOf(probe[1])))).toBe(true);
+    expect(packageJson.scripts.build).toContain('nest build');
+  });
+});
+
+/** docker-compose.yml as compose reads it, `<<` merge keys resolved. */
+async function composeFile(): Promise<Record<string, any>> {
+  const yaml = (await import('js-yaml')) as { load(text: string): unknown };
+  const merge = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(merge);
+    if (!value || typeof value !== 'object') return value;
+    const { '<<': base, ...own } = value as Record<string, unknown>;
+    const merged = Object.fromEntries(Object.entries(own).map(([k, v]) => [k, merge(v)]));
+    return base ? { ...(merge(base) as object), ...merged } : merged;
+  };
+  return merge(yaml.load(read('docker-compose.yml'))) as Record<string, any>;
+}
+
+const composePlugin = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' }).status === 0;
+
+describe('docker-compose.yml', () => {
+  it.skipIf(!composePlugin)('is valid for docker compose', () => {
+    const run = spawnSync('docker', ['compose', '-f', 'docker-compose.yml', 'config', '--quiet'], {
+      env: { ...process.env, BERTH_SECRETS_KEY: randomBytes(32).toString('base64'), BERTH_ADMIN_PASSWORD: 'compose-check' },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+  });
+
+  it('runs Postgres, Redis, the registry and the worker, healthy before their dependants, on declared volumes', async () => {
+    const compose = await composeFile();
+    const { services, volumes } = compose;
+    expect(Object.keys(services).sort()).toEqual(['postgres', 'redis', 'registry', 'worker']);
+    for (const name of ['postgres', 'redis', 'registry']) expect(services[name].healthcheck?.test, `${name} health check`).toBeDefined();
+    const { registry, worker } = services;
+    expect(registry.build).toBe('.');
+    expect(registry.depends_on).toEqual({ postgres: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    expect(worker.depends_on.registry).toEqual({ condition: 'service_healthy' });
+    expect(registry.healthcheck.test.slice(1)).toEqual(execForm(
+      instructions.find((i) => i.keyword === 'HEALTHCHECK')!.args.replace(/^.*?CMD\s+/, ''),
+    ));
+    expect(worker.healthcheck).toEqual({ disable: true });
+    expect(worker.command).toEqual(packageJson.scripts['start:worker'].split(/\s+/));
+    expect(existsSync(join(ROOT, sourceOf(worker.command[1])))).toBe(true);
+
+    // Both see the same /data: the registry stores blobs there, the worker collects them.
+    expect(registry.volumes).toEqual(['registry-data:/data']);
+    expect(worker.volumes).toEqual(registry.volumes);
+    const named = Object.values(services).flatMap((s: any) => (s.volumes ?? []).map((v: string) => v.split(':')[0]));
+    for (const volume of named) expect(Object.keys(volumes)).toContain(volume);
+
+    // Uploads in flight get their SHUTDOWN_TIMEOUT_SECONDS before compose sends SIGKILL.
+    expect(Number.parseInt(registry.stop_grace_period, 10)).toBeGreaterThan(Number(registry.environment.SHUTDOWN_TIMEOUT_SECONDS));
+
+    // Every variable set is one the configuration reads (a typo would be silently ignored).
+    const known = new Set([...read('libs/config/src/berth-config.ts').matchAll(/^\s+([A-Z][A-Z0-9_]+): /gm)].map((m) => m[1]));
+    for (const service of [registry, worker]) {
+      for (const variable of Object.keys(service.environment)) expect(known, variable).toContain(variable);
+    }
+    expect(registry.environment.DATA_DIR).toBe('/data');
+  });
+});
+
+const available = await postgresAvailable();
+
+describe.skipIf(!available)("the image's start command and health check, outside a container", () => {
+  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
+  let child: ChildProcess | undefined;
+  let dataDir: string | undefined;
+
+  async function server(sql: string) {
+    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await c.connect();
+    await c.query(sql).finally(() => c.end());
+  }
+
+  afterAll(async () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await server(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  function listening(port: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+  }
+
+  /** The CMD with its node flags, on the entry point's source instead of the build. */
+  function fromSource(command: string[]): string[] {
+    return [...command.slice(1, -1), '--import', './test/support/register-ts.mjs', sourceOf(command.at(-1)!)];
+  }
+
+  it('starts, passes the health check, fails it on a port nobody serves, and stops on SIGTERM with 0', async () => {
+    await server(`CREATE DATABASE ${dbName}`);
+    dataDir = await mkdtemp(join(tmpdir(), 'berth-image-'));
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const db = new URL(TEST_DATABASE_URL);
+    db.pathname = `/${dbName}`;
+    const env = { ...process.env, PORT: String(port), DATABASE_URL: db.toString(), DATA_DIR: dataDir, ADMIN_PASSWORD: 'image-check-password' };
+
+    const cmd = execForm(instructions.filter((i) => i.keyword === 'CMD').at(-1)!.args);
+    let output = '';
+    child = spawn(process.execPath, fromSource(cmd), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (c) => (output += c));
+    child.stderr!.on('data', (c) => (output += c));
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', resolve));
+
+    const healthcheck = instructions.find((i) => i.keyword === 'HEALTHCHECK')!.args;
+    const check = (port: number) =>
+      spawnSync(process.execPath, fromSource(execForm(healthcheck.replace(/^.*?CMD\s+/, ''))), {
+        env: { ...env, PORT: String(port) },
+        encoding: 'utf8',
+        timeout: 30_000,
+      }).status;
+    for (let i = 0; i < 300 && child.exitCode === null && !(await listening(port)); i++) await sleep(100);
+    expect(check(port), output).toBe(0);
+    expect(check(port === 65535 ? 1 : port + 1)).toBe(1);
+
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
