@@ -2,5 +2,6 @@ export * from './storage-driver.js';
 export { FilesystemDriver } from './filesystem.driver.js';
 export { InMemoryDriver } from './inmemory.driver.js';
 export { createStorageDriver, type StorageSettings } from './create-storage-driver.js';
+export type { S3Settings } from './s3/s3-settings.js';
 export { blobDataPath, blobDir, uploadDataPath, uploadDir } from './paths.js';
 export { StorageModule, type StorageModuleAsyncOptions } from './storage.module.js';
