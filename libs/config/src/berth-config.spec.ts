@@ -34,6 +34,31 @@ describe('BerthConfig', () => {
     }
   });
 
+  it('reads the S3 storage settings, with redirects on by default', () => {
+    expect(new BerthConfig({}).storage.s3).toBeUndefined();
+    const config = new BerthConfig({
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: 'registry',
+      S3_ENDPOINT: 'http://minio:9000',
+      S3_FORCE_PATH_STYLE: 'true',
+      S3_PREFIX: '/berth/prod/',
+    });
+    expect(config.storage.s3).toEqual({
+      bucket: 'registry',
+      region: 'us-east-1',
+      endpoint: 'http://minio:9000',
+      publicEndpoint: undefined,
+      forcePathStyle: true,
+      prefix: 'berth/prod/',
+      redirect: true,
+      redirectExpirySeconds: 600,
+    });
+    expect(new BerthConfig({ STORAGE_DRIVER: 's3', S3_BUCKET: 'b', STORAGE_REDIRECT: 'false' }).storage.s3).toMatchObject({ redirect: false, prefix: '' });
+    expect(() => new BerthConfig({ STORAGE_DRIVER: 's3' })).toThrow(/S3_BUCKET: required when STORAGE_DRIVER=s3/);
+    expect(() => new BerthConfig({ STORAGE_DRIVER: 's3', S3_BUCKET: 'b', S3_PREFIX: 'a/../b' })).toThrow(/S3_PREFIX/);
+    expect(() => new BerthConfig({ STORAGE_DRIVER: 's3', S3_BUCKET: 'b', S3_REDIRECT_EXPIRY_SECONDS: '0' })).toThrow(/S3_REDIRECT_EXPIRY_SECONDS/);
+  });
+
   it('reads the deployment settings: read-only mode, TLS files (both or neither), the shutdown timeout', () => {
     const defaults = new BerthConfig({});
     expect(defaults).toMatchObject({ readOnly: false, tls: undefined, shutdownTimeoutSeconds: 30 });

@@ -7,6 +7,9 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as cons
 const port = z.coerce.number({ error: 'must be a port number (0-65535)' }).int().min(0).max(65535, 'must be a port number (0-65535)');
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
 const seconds = z.coerce.number({ error: 'must be a number of seconds' }).int().min(1);
+const optionalHttpUrl = z.preprocess((v) => (v === '' ? undefined : v), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional());
+/** Object key segments as storage paths allow them; `.` and `..` would be rewritten in presigned URLs. */
+const KEY_PREFIX = /^(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+(?:\/(?!\.{1,2}(?:\/|$))[A-Za-z0-9._-]+)*$/;
 /** A cron pattern (see CronPattern), or `off`. */
 const schedule = z.string().superRefine((value, ctx) => {
   if (value.trim() === 'off') return;
@@ -29,8 +32,20 @@ const environmentSchema = z.object({
     z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
   ),
   DATABASE_POOL_SIZE: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(200).default(10),
-  STORAGE_DRIVER: z.enum(['filesystem', 'inmemory']).default('filesystem'),
+  STORAGE_DRIVER: z.enum(['filesystem', 'inmemory', 's3']).default('filesystem'),
   STORAGE_ROOT: optionalString,
+  STORAGE_REDIRECT: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  S3_BUCKET: optionalString,
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ENDPOINT: optionalHttpUrl,
+  S3_PUBLIC_ENDPOINT: optionalHttpUrl,
+  S3_FORCE_PATH_STYLE: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  S3_PREFIX: z.preprocess(
+    (v) => (typeof v === 'string' ? v.replace(/^\/+|\/+$/g, '') || undefined : v),
+    z.string().regex(KEY_PREFIX, 'must be /-separated names of letters, digits, dots, dashes and underscores (not . or ..)').optional(),
+  ),
+  // SigV4 presigned URLs live at most 7 days.
+  S3_REDIRECT_EXPIRY_SECONDS: seconds.max(7 * 24 * 3600).default(600),
   MANIFEST_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int().min(1024).default(4 * 1024 * 1024),
   ADMIN_USERNAME: z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/, 'must be a lowercase name like a repository path component').default('admin'),
   ADMIN_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8, 'must be at least 8 characters').optional()),
@@ -81,7 +96,21 @@ export class BerthConfig {
   readonly dataDir: string;
   /** No url → the embedded database under dataDir. */
   readonly database: { url?: string; poolSize: number; embeddedDir: string };
-  readonly storage: { driver: 'filesystem' | 'inmemory'; root: string };
+  readonly storage: {
+    driver: 'filesystem' | 'inmemory' | 's3';
+    root: string;
+    /** Present when the driver is s3; prefix is '' or ends in '/'. */
+    s3?: {
+      bucket: string;
+      region: string;
+      endpoint?: string;
+      publicEndpoint?: string;
+      forcePathStyle: boolean;
+      prefix: string;
+      redirect: boolean;
+      redirectExpirySeconds: number;
+    };
+  };
   readonly manifestMaxBytes: number;
   /** The first administrator, created at start-up when no user exists. */
   readonly admin: { username: string; password?: string };
@@ -132,6 +161,9 @@ export class BerthConfig {
     if (Boolean(e.TLS_CERT) !== Boolean(e.TLS_KEY)) {
       throw new ConfigError([`${e.TLS_CERT ? 'TLS_KEY' : 'TLS_CERT'}: TLS_CERT and TLS_KEY go together: set both (HTTPS) or neither (HTTP)`]);
     }
+    if (e.STORAGE_DRIVER === 's3' && !e.S3_BUCKET) {
+      throw new ConfigError(['S3_BUCKET: required when STORAGE_DRIVER=s3']);
+    }
     const dataDir = resolve(e.DATA_DIR);
     this.port = e.PORT;
     this.host = e.HOST;
@@ -139,7 +171,23 @@ export class BerthConfig {
     this.logLevel = e.LOG_LEVEL;
     this.dataDir = dataDir;
     this.database = { url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, embeddedDir: resolve(dataDir, 'db') };
-    this.storage = { driver: e.STORAGE_DRIVER, root: resolve(e.STORAGE_ROOT ?? resolve(dataDir, 'storage')) };
+    this.storage = {
+      driver: e.STORAGE_DRIVER,
+      root: resolve(e.STORAGE_ROOT ?? resolve(dataDir, 'storage')),
+      s3:
+        e.STORAGE_DRIVER === 's3'
+          ? {
+              bucket: e.S3_BUCKET!,
+              region: e.S3_REGION,
+              endpoint: e.S3_ENDPOINT,
+              publicEndpoint: e.S3_PUBLIC_ENDPOINT,
+              forcePathStyle: e.S3_FORCE_PATH_STYLE === 'true',
+              prefix: e.S3_PREFIX ? `${e.S3_PREFIX}/` : '',
+              redirect: e.STORAGE_REDIRECT === 'true',
+              redirectExpirySeconds: e.S3_REDIRECT_EXPIRY_SECONDS,
+            }
+          : undefined,
+    };
     this.manifestMaxBytes = e.MANIFEST_MAX_BYTES;
     this.admin = { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD };
     this.token = {
