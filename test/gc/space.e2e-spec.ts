@@ -143,6 +143,19 @@ describe.skipIf(!available)('garbage collection: space freed, structure kept', (
     expect((await c.get(`/v2/${repo}/blobs/${digest}`)).body.equals(blob)).toBe(true);
   });
 
+  it('leaves a blob alone right after a client checked it with HEAD (before its manifest PUT)', async () => {
+    const repo = 'space/checked';
+    const blob = Buffer.from(`checked-${Date.now()}-${Math.random()}`);
+    const digest = await c.pushBlob(repo, blob);
+    await sleep(REVIEW_DELAY_MS + 200);
+    expect((await c.head(`/v2/${repo}/blobs/${digest}`)).status).toBe(200);
+    expect((await registry.gc({})).sample?.blobs).not.toContain(digest);
+    expect(await registry.hasBlobFile(digest)).toBe(true);
+    await sleep(REVIEW_DELAY_MS + 200);
+    expect((await registry.gc({})).sample?.blobs).toContain(digest);
+    expect((await c.head(`/v2/${repo}/blobs/${digest}`)).status).toBe(404);
+  });
+
   it('removes a file whose row is gone (a crash between row and file)', async () => {
     const bytes = Buffer.from('left behind by a crash');
     const digest = sha256(bytes);

@@ -18,7 +18,8 @@ export class BlobController {
   @Head(':digest')
   @RegistryAccess({ action: 'pull' })
   async head(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
-    const blob = await this.blobs.stat(name, digest);
+    // Clients HEAD a blob to decide whether to upload it before their manifest PUT.
+    const blob = await this.blobs.statForPush(name, digest);
     const redirect = await this.blobs.redirectUrl(digest, 'HEAD');
     if (redirect) return this.redirect(res, redirect, digest);
     res.writeHead(200, { ...blobHeaders(digest), 'Content-Length': blob.size });

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Readable } from 'node:stream';
 import { DataSource } from 'typeorm';
+import { BerthConfig } from '@berth/config';
 import { RegistryError, assertRepositoryName, isRepositoryName, parseDigest } from '@berth/core';
 import { PathNotFoundError, STORAGE_DRIVER, type StorageDriver, blobDataPath } from '@berth/storage';
 import type { EventContext } from '@berth/notifications';
@@ -24,6 +25,7 @@ export class BlobService {
     private readonly repositories: RepositoryService,
     private readonly events: RegistryEvents,
     private readonly quotas: QuotaService,
+    private readonly config: BerthConfig,
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
   ) {}
 
@@ -37,6 +39,32 @@ export class BlobService {
          JOIN blobs b ON b.digest = rb.digest
         WHERE r.name = $1 AND rb.digest = $2`,
       [name, digest],
+    );
+    if (!rows.length) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
+    return { digest, size: Number(rows[0].size) };
+  }
+
+  /**
+   * stat() for a client that checks a blob exists before pushing a manifest that uses
+   * it (HEAD): the link's seen_at is refreshed when older than half the GC review delay
+   * (at most a minute), so garbage collection leaves it alone while the manifest is on
+   * its way. A link that GC removed meanwhile is BLOB_UNKNOWN, and the client uploads it.
+   */
+  async statForPush(name: string, digest: string): Promise<BlobInfo> {
+    assertRepositoryName(name);
+    parseDigest(digest);
+    const rows: { size: string }[] = await this.dataSource.query(
+      `WITH link AS (
+         SELECT rb.repository_id, rb.seen_at, b.size FROM repository_blobs rb
+           JOIN repositories r ON r.id = rb.repository_id
+           JOIN blobs b ON b.digest = rb.digest
+          WHERE r.name = $1 AND rb.digest = $2),
+       touched AS (
+         UPDATE repository_blobs rb SET seen_at = now() FROM link
+          WHERE rb.repository_id = link.repository_id AND rb.digest = $2 AND link.seen_at < now() - make_interval(secs => $3)
+          RETURNING 1)
+       SELECT size FROM link WHERE link.seen_at >= now() - make_interval(secs => $3) OR EXISTS (SELECT 1 FROM touched)`,
+      [name, digest, Math.min(60, this.config.gc.reviewDelaySeconds / 2)],
     );
     if (!rows.length) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
     return { digest, size: Number(rows[0].size) };
