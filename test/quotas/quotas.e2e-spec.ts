@@ -167,6 +167,17 @@ describe.skipIf(!available)('storage usage and namespace quotas', () => {
     expect((await usageOf(ns)).totalBytes).toBe(4000);
   });
 
+  it('gives back what is deleted: the running count is recounted before refusing', async () => {
+    const ns = await organisation();
+    await setQuota(ns, 5000);
+    const first = randomBlob(4000);
+    await v2.pushBlob(`${ns}/app`, first);
+    expect((await v2.delete(`/v2/${ns}/app/blobs/${sha256(first)}`)).status).toBe(202);
+    await v2.pushBlob(`${ns}/app`, randomBlob(4000));
+    expect((await usageOf(ns)).totalBytes).toBe(4000);
+    expectError((await putBlob(`${ns}/app`, randomBlob(1001))).res, 403, 'DENIED');
+  });
+
   it('removing the quota lets pushes in again', async () => {
     const ns = await organisation();
     await setQuota(ns, 0);

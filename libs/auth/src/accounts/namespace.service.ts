@@ -113,11 +113,17 @@ export class NamespaceService {
     return rows[0].quota_bytes === null ? null : Number(rows[0].quota_bytes);
   }
 
-  /** Sets or (null) removes the byte quota; lowering it below the usage only refuses further pushes. */
+  /**
+   * Sets or (null) removes the byte quota; lowering it below the usage only refuses
+   * further pushes. The next push recounts the usage exactly.
+   */
   async setQuota(name: string, quotaBytes: number | null, ctx: ChangeContext): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const namespace = await lockNamespace(manager, name);
-      await manager.query(`UPDATE namespaces SET quota_bytes = $2, updated_at = now() WHERE id = $1`, [namespace.id, quotaBytes]);
+      await manager.query(`UPDATE namespaces SET quota_bytes = $2, quota_counted_bytes = NULL, updated_at = now() WHERE id = $1`, [
+        namespace.id,
+        quotaBytes,
+      ]);
       await this.audit.record({ ...ctx, action: 'namespace.quota', target: `namespace:${name}`, detail: { quotaBytes } }, manager);
     });
   }

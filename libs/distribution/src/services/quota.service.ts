@@ -17,14 +17,18 @@ export interface Addition {
   bytes: number;
 }
 
-/** First key of the two-key advisory locks that serialise one namespace's additions. */
-const QUOTA_LOCK = 0x71756f74;
+interface QuotaRow {
+  quota_bytes: string | null;
+  quota_counted_bytes: string | null;
+}
 
 /**
  * Namespace byte quotas. An addition is checked inside the transaction that links it,
- * holding an advisory lock on its namespace, so two pushes into one namespace cannot
- * both take the last bytes; namespaces without a quota take no lock and pay one
- * indexed lookup.
+ * holding its namespace's row lock, so two pushes into one namespace cannot both take
+ * the last bytes. The check compares against `quota_counted_bytes`, a running count
+ * kept under that lock: an upper bound of the usage (deletions lower the usage, not
+ * the count), recounted exactly before any refusal. So the common check costs a few
+ * indexed look-ups, whatever the namespace holds; namespaces without a quota pay one.
  */
 @Injectable()
 export class QuotaService {
@@ -37,36 +41,45 @@ export class QuotaService {
   /** Refuses a new upload while the namespace is full (the check at linking time is the one that holds). */
   async refuseWhenFull(repository: string): Promise<void> {
     const namespace = namespaceOf(repository);
-    const quota = await this.quotaOf(namespace, this.dataSource.manager);
-    if (quota === null) return;
+    const [row]: QuotaRow[] = await this.dataSource.query('SELECT quota_bytes, quota_counted_bytes FROM namespaces WHERE name = $1', [namespace]);
+    if (row?.quota_bytes == null) return;
+    const quota = Number(row.quota_bytes);
+    if (row.quota_counted_bytes !== null && Number(row.quota_counted_bytes) < quota) return;
     const used = (await this.usage.ofNamespace(namespace)).totalBytes;
     if (used >= quota) {
-      throw new RegistryError(
-        'DENIED',
-        `namespace "${namespace}" quota exceeded: ${formatBytes(used)} used of ${formatBytes(quota)}`,
-        { namespace, quotaBytes: quota, usedBytes: used },
-      );
+      throw new RegistryError('DENIED', `namespace "${namespace}" quota exceeded: ${formatBytes(used)} used of ${formatBytes(quota)}`, {
+        namespace,
+        quotaBytes: quota,
+        usedBytes: used,
+      });
     }
   }
 
   /**
-   * Inside the caller's transaction, before it writes anything (so that no row lock is
-   * held while waiting): takes the namespace's lock, then refuses an addition that does not fit.
+   * Inside the caller's transaction, before it writes anything (so that no other row
+   * lock is held while waiting): locks the namespace's row, then refuses an addition
+   * that does not fit, or counts it.
    */
   async check(manager: EntityManager, repository: string, addition: Addition): Promise<void> {
     const namespace = namespaceOf(repository);
-    const quota = await this.quotaOf(namespace, manager);
-    if (quota === null) return;
-    await manager.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [QUOTA_LOCK, namespace]);
-    if (await this.counted(manager, namespace, repository, addition)) return;
-    const used = (await this.usage.ofNamespace(namespace, manager)).totalBytes;
-    if (used + addition.bytes > quota) {
+    const [unlocked]: QuotaRow[] = await manager.query('SELECT quota_bytes FROM namespaces WHERE name = $1', [namespace]);
+    if (unlocked?.quota_bytes == null) return;
+    const [row]: QuotaRow[] = await manager.query(
+      'SELECT quota_bytes, quota_counted_bytes FROM namespaces WHERE name = $1 FOR UPDATE',
+      [namespace],
+    );
+    if (row?.quota_bytes == null || (await this.counted(manager, namespace, repository, addition))) return;
+    const quota = Number(row.quota_bytes);
+    let counted = row.quota_counted_bytes === null ? null : Number(row.quota_counted_bytes);
+    if (counted === null || counted + addition.bytes > quota) counted = (await this.usage.ofNamespace(namespace, manager)).totalBytes;
+    if (counted + addition.bytes > quota) {
       throw new RegistryError(
         'DENIED',
-        `namespace "${namespace}" quota exceeded: ${formatBytes(used)} used of ${formatBytes(quota)}, this ${addition.kind} needs ${formatBytes(addition.bytes)}`,
-        { namespace, quotaBytes: quota, usedBytes: used, neededBytes: addition.bytes },
+        `namespace "${namespace}" quota exceeded: ${formatBytes(counted)} used of ${formatBytes(quota)}, this ${addition.kind} needs ${formatBytes(addition.bytes)}`,
+        { namespace, quotaBytes: quota, usedBytes: counted, neededBytes: addition.bytes },
       );
     }
+    await manager.query('UPDATE namespaces SET quota_counted_bytes = $2 WHERE name = $1', [namespace, counted + addition.bytes]);
   }
 
   /**
@@ -94,10 +107,5 @@ export class QuotaService {
       [repository, addition.digest],
     );
     return rows.length > 0;
-  }
-
-  private async quotaOf(namespace: string, manager: EntityManager): Promise<number | null> {
-    const rows: { quota_bytes: string | null }[] = await manager.query('SELECT quota_bytes FROM namespaces WHERE name = $1', [namespace]);
-    return rows[0]?.quota_bytes == null ? null : Number(rows[0].quota_bytes);
   }
 }
