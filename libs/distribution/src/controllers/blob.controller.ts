@@ -20,8 +20,7 @@ export class BlobController {
   async head(@Param('name') name: string, @Param('digest') digest: string, @Res() res: Response): Promise<void> {
     // Clients HEAD a blob to decide whether to upload it before their manifest PUT.
     const blob = await this.blobs.statForPush(name, digest);
-    const redirect = await this.blobs.redirectUrl(digest, 'HEAD');
-    if (redirect) return this.redirect(res, redirect, digest);
+    // Never redirected: the size is known here, and a redirect would only add a round trip.
     res.writeHead(200, { ...blobHeaders(digest), 'Content-Length': blob.size });
     res.end();
   }
@@ -37,7 +36,10 @@ export class BlobController {
   ): Promise<void> {
     const blob = await this.blobs.stat(name, digest);
     const redirect = await this.blobs.redirectUrl(digest, 'GET');
-    if (redirect) return this.redirect(res, redirect, digest);
+    if (redirect) {
+      this.events.pulled(context, () => this.events.blobTarget(context, name, digest, blob.size));
+      return this.redirect(res, redirect, digest);
+    }
     const range = parseRange(req.headers.range, blob.size);
     const start = range?.start ?? 0;
     const length = range ? range.end - range.start + 1 : blob.size;
@@ -66,6 +68,7 @@ export class BlobController {
     res.end();
   }
 
+  /** To a short-lived URL in the object store; a 307 keeps the method and the client's Range header. */
   private redirect(res: Response, url: string, digest: string): void {
     res.writeHead(307, { Location: url, 'Docker-Content-Digest': digest, 'Content-Length': 0 });
     res.end();
