@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { S3Driver } from '../../libs/storage/src/s3/s3.driver.js';
 import { S3TestServer } from '../../libs/storage/src/s3/testing/s3-test-server.js';
 import { startRestartableRegistry, type RestartableRegistry } from '../api/restartable-registry.js';
 import { RegistryClient, buildImage, e2eAvailable, externalRegistry, randomBlob, sha256, uniq, withQuery, type Res } from '../support/http.js';
@@ -110,7 +111,6 @@ describe.skipIf(!available)('S3 storage: blobs redirect to the bucket', () => {
     const location = await client.startUpload(repo);
     const res = await client.put(withQuery(location, { digest: sha256('other') }), { body: randomBlob(100) });
     expect(res.status).toBe(400);
-    const { S3Driver } = await import('../../libs/storage/src/s3/s3.driver.js');
     const driver = new S3Driver(s3.settings('registry/'));
     expect(await driver.list('uploads')).toEqual([]);
   });

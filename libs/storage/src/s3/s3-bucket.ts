@@ -24,9 +24,10 @@ export interface Piece {
   whole: boolean;
 }
 
-/** S3 allows at most 1000 keys per DeleteObjects and 5 GiB per CopyObject. */
+/** S3 allows at most 1000 keys per DeleteObjects, 5 GiB per CopyObject, 10,000 parts per object. */
 const DELETE_BATCH = 1000;
 export const MAX_COPY_BYTES = 5 * 1024 ** 3;
+const MAX_PARTS = 10_000;
 /** Server-side part copies run in parallel; streamed copies hold one socket buffer each. */
 const COPY_CONCURRENCY = 8;
 
@@ -137,6 +138,7 @@ export class S3Bucket {
       await this.client.send(new CopyObjectCommand({ Bucket: this.name, Key: key, CopySource: this.copySource(pieces[0].key) }));
       return;
     }
+    if (pieces.length > MAX_PARTS) throw new Error(`S3 cannot assemble ${pieces.length} pieces into one object (at most ${MAX_PARTS})`);
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key }));
     const etags: string[] = [];
     try {

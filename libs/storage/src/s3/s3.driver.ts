@@ -18,10 +18,10 @@ const SEGMENT = /^[A-Za-z0-9._-]+$/;
 /**
  * Keeps files in an S3 bucket. A file that was moved in (a blob) is one object at
  * `<prefix><path>`, so a presigned URL can serve it. A file being written (an upload)
- * is a staged file of pieces beside it (see StagedFile), so chunks
- * from any process append to it without holding it whole anywhere; `move` assembles
- * the pieces into one object server-side. Where both exist (a crash between the two
- * steps of a move or of a writer replacing an object) the single object wins.
+ * is a staged file of pieces beside it (see StagedFile), so chunks from any process
+ * append to it without holding it whole anywhere; `move` assembles the pieces into one
+ * object server-side. Where both exist (a crash between the two steps of a move or of
+ * a writer replacing an object) the single object wins.
  */
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
