@@ -65,4 +65,12 @@ describe.skipIf(!redisAvailable)('scheduled maintenance with Redis: BullMQ job s
     await vi.waitFor(async () => expect((await scheduledRuns(registry)).some((r) => r.status === 'succeeded')).toBe(true), { timeout: 15_000, interval: 250 });
     await vi.waitFor(async () => expect(await exists()).toBe(false), { timeout: 15_000, interval: 250 });
   });
+
+  it('closes promptly once Redis has gone', async () => {
+    await redis.kill();
+    const started = Date.now();
+    await registry.close();
+    registry = undefined as unknown as GcRegistry;
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
 });

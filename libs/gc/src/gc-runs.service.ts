@@ -1,4 +1,4 @@
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { GarbageCollector } from './garbage-collector.js';
 import { GcLock } from './gc-lock.js';
@@ -28,7 +28,7 @@ const COLUMNS = `id, status, trigger, dry_run AS "dryRun", delete_untagged AS "d
  * at shutdown it stops between two deletions and is recorded as failed.
  */
 @Injectable()
-export class GcRunService implements BeforeApplicationShutdown {
+export class GcRunService implements OnModuleDestroy {
   private readonly logger = new Logger('GC');
   private readonly running = new Set<{ abort: AbortController; done: Promise<GcRun> }>();
 
@@ -79,8 +79,8 @@ export class GcRunService implements BeforeApplicationShutdown {
     return rows.length ? numbers(rows[0]) : null;
   }
 
-  /** A running collection stops at its next step; its row says so. */
-  async beforeApplicationShutdown(): Promise<void> {
+  /** A running collection stops at its next step, while the database is still open; its row says so. */
+  async onModuleDestroy(): Promise<void> {
     for (const entry of this.running) entry.abort.abort(new Error('interrupted: the process is shutting down'));
     await Promise.all([...this.running].map((entry) => entry.done));
   }

@@ -6,9 +6,9 @@ import { GcLock } from './gc-lock.js';
 import { GcRunService } from './gc-runs.service.js';
 import { UploadPurger } from './upload-purger.js';
 import { InProcessScheduler } from './schedule/in-process.scheduler.js';
-import { MAINTENANCE_CONFIG_KEY, MAINTENANCE_QUEUE, redisConnection } from './schedule/maintenance-job.js';
-import { MaintenanceProcessor } from './schedule/maintenance.processor.js';
-import { MaintenanceScheduler } from './schedule/maintenance.scheduler.js';
+import { MAINTENANCE_CONFIG_KEY, MAINTENANCE_QUEUE } from './schedule/maintenance-job.js';
+import { MaintenanceScheduler, maintenanceQueueConnection } from './schedule/maintenance.scheduler.js';
+import { MaintenanceWorker } from './schedule/maintenance.worker.js';
 import { MaintenanceTasks } from './schedule/maintenance-tasks.js';
 
 export interface GcModuleOptions {
@@ -17,11 +17,13 @@ export interface GcModuleOptions {
 }
 
 /**
- * Garbage collection and the upload purge, on demand (GcRunService, UploadPurger) and on
- * a schedule. With REDIS_URL: a BullMQ queue of its own (its own connection
- * configuration, beside the webhook queue's); where workers run, its job schedulers are
- * set from the configuration and its worker takes the jobs. Without it: an in-process
- * timer where workers run. Needs the DataSource, BerthConfig and STORAGE_DRIVER (global).
+ * Garbage collection and the upload purge, on demand (GcRunService, UploadPurger) and,
+ * where workers run, on a schedule. With REDIS_URL: a BullMQ queue of its own (its own
+ * connection configuration, beside the webhook queue's) whose job schedulers are set
+ * from the configuration and whose worker takes the jobs; its Redis clients are this
+ * module's own and closed by it, so an outage never holds up start-up or shutdown.
+ * Without Redis: an in-process timer. Needs the DataSource, BerthConfig and
+ * STORAGE_DRIVER (global).
  */
 @Module({})
 export class GcModule {
@@ -29,13 +31,12 @@ export class GcModule {
     const workers = options.workers ?? config.runWorkers;
     const imports: DynamicModule[] = [];
     const providers: Provider[] = [GarbageCollector, GcLock, GcRunService, UploadPurger, MaintenanceTasks];
-    if (config.redisUrl) {
-      const redisUrl = config.redisUrl;
+    if (config.redisUrl && workers) {
       imports.push(
-        BullModule.forRootAsync(MAINTENANCE_CONFIG_KEY, { useFactory: () => ({ connection: redisConnection(redisUrl) }) }),
+        BullModule.forRootAsync(MAINTENANCE_CONFIG_KEY, { useFactory: () => maintenanceQueueConnection(config) }),
         BullModule.registerQueue({ name: MAINTENANCE_QUEUE, configKey: MAINTENANCE_CONFIG_KEY }),
       );
-      if (workers) providers.push(MaintenanceScheduler, MaintenanceProcessor);
+      providers.push(MaintenanceScheduler, MaintenanceWorker);
     } else if (workers) {
       providers.push(InProcessScheduler);
     }

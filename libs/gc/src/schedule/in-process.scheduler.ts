@@ -1,4 +1,4 @@
-import { type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { CronPattern } from '@berth/core';
 import { MAINTENANCE_TASKS, type MaintenanceTask } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
@@ -10,7 +10,7 @@ import { MaintenanceTasks } from './maintenance-tasks.js';
  * purge is harmless to repeat.
  */
 @Injectable()
-export class InProcessScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class InProcessScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('GC');
   private timer?: NodeJS.Timeout;
   private readonly lastFired = new Map<MaintenanceTask, number>();
@@ -39,7 +39,8 @@ export class InProcessScheduler implements OnApplicationBootstrap, BeforeApplica
     this.timer.unref();
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /** Before the database closes: a running task finishes (a collection stops at its next step). */
+  async onModuleDestroy(): Promise<void> {
     clearInterval(this.timer);
     await Promise.all(this.active.values());
   }
