@@ -67,4 +67,19 @@ describe('BerthConfig', () => {
     expect(() => new BerthConfig({ TLS_CERT: '/etc/berth/cert.pem' })).toThrow(/TLS_KEY: TLS_CERT and TLS_KEY go together/);
     expect(() => new BerthConfig({ READ_ONLY: 'yes' })).toThrow(/READ_ONLY: must be true or false/);
   });
+
+  it('reads the garbage collection settings: cron schedules or off', () => {
+    expect(new BerthConfig({}).gc).toEqual({
+      schedule: '0 3 * * *',
+      deleteUntagged: false,
+      reviewDelaySeconds: 3600,
+      uploadPurgeSchedule: '30 * * * *',
+      uploadMaxAgeSeconds: 86400,
+    });
+    const config = new BerthConfig({ GC_SCHEDULE: 'off', GC_DELETE_UNTAGGED: 'true', GC_REVIEW_DELAY_SECONDS: '0', UPLOAD_PURGE_SCHEDULE: '*/10 * * * * *', UPLOAD_MAX_AGE_SECONDS: '60' });
+    expect(config.gc).toEqual({ schedule: null, deleteUntagged: true, reviewDelaySeconds: 0, uploadPurgeSchedule: '*/10 * * * * *', uploadMaxAgeSeconds: 60 });
+    expect(() => new BerthConfig({ GC_SCHEDULE: 'nightly' })).toThrow(/GC_SCHEDULE: must be a cron pattern or "off"/);
+    expect(() => new BerthConfig({ UPLOAD_PURGE_SCHEDULE: '0 25 * * *' })).toThrow(/UPLOAD_PURGE_SCHEDULE: .*hour "25"/);
+    expect(() => new BerthConfig({ UPLOAD_MAX_AGE_SECONDS: '0' })).toThrow(/UPLOAD_MAX_AGE_SECONDS/);
+  });
 });
