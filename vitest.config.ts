@@ -5,9 +5,19 @@ export default defineConfig({
   test: {
     globals: true,
     root: './',
-    include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'test/**/*.e2e-spec.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     fileParallelism: false,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'default', include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'test/**/*.e2e-spec.ts'] },
+      },
+      // The shared end-to-end suite a second time, on the s3 driver (a private s3rver per registry).
+      {
+        extends: true,
+        test: { name: 'api-s3', include: ['test/api/**/*.e2e-spec.ts'], env: { TEST_STORAGE_DRIVER: 's3' } },
+      },
+    ],
   },
 });

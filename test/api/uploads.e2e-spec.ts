@@ -21,6 +21,8 @@ import { startRestartableRegistry } from './restartable-registry.js';
 const available = await e2eAvailable('api/uploads');
 
 const octet = { 'Content-Type': 'application/octet-stream' };
+/** The suite also runs on the s3 driver (TEST_STORAGE_DRIVER=s3); some checks look into the filesystem driver's directory. */
+const onFilesystem = (process.env.TEST_STORAGE_DRIVER ?? 'filesystem') === 'filesystem';
 
 function pathOf(url: string): string {
   const u = new URL(url);
@@ -410,10 +412,13 @@ describe.skipIf(!available)('blob uploads', () => {
         req.write(data.subarray(1024 * 1024, 1024 * 1024 + 512 * 1024), () => setTimeout(() => req.destroy(), 100));
       });
 
-      // Part of the cut-off body reached the staging file, yet the session still counts 1 MiB…
-      const uuid = new URL(location).pathname.split('/').pop()!;
-      const staged = await stat(join(ctx.registry.dataDir, 'storage', 'uploads', uuid, 'data'));
-      expect(staged.size).toBeGreaterThan(1024 * 1024);
+      // Part of the cut-off body reached the staging file (seen where the filesystem driver keeps it),
+      // yet the session still counts 1 MiB…
+      if (onFilesystem) {
+        const uuid = new URL(location).pathname.split('/').pop()!;
+        const staged = await stat(join(ctx.registry.dataDir, 'storage', 'uploads', uuid, 'data'));
+        expect(staged.size).toBeGreaterThan(1024 * 1024);
+      }
       const status = await ctx.c.get(location);
       expect(status.status).toBe(204);
       expect(status.headers.get('range')).toBe(`0-${1024 * 1024 - 1}`);

@@ -12,7 +12,7 @@ describe('garbage collection with the embedded database', () => {
   let registry: TestRegistry;
 
   beforeAll(async () => {
-    registry = await startRegistry({ embedded: true, env: { GC_REVIEW_DELAY_SECONDS: '0', GC_SCHEDULE: 'off', UPLOAD_PURGE_SCHEDULE: 'off' } });
+    registry = await startRegistry({ embedded: true, storageDriver: 'filesystem', env: { GC_REVIEW_DELAY_SECONDS: '0', GC_SCHEDULE: 'off', UPLOAD_PURGE_SCHEDULE: 'off' } });
   });
   afterAll(async () => {
     await registry?.close();
