@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer, redisServerAvailable } from '../../libs/notifications/src/testing/redis-server.js';
+import { WebhookSubscriber } from '../../libs/notifications/src/testing/webhook-subscriber.js';
+import { Api } from '../admin/support.js';
 import { ACCEPT_MANIFESTS, buildImage, uniq } from '../support/http.js';
 import { postgresAvailable } from '../support/registry.js';
 import { type ObservedRegistry, sample, startObservedRegistry } from './support.js';
@@ -189,7 +191,8 @@ describe.skipIf(!withRedis)('readiness with Redis, and a protected /metrics', ()
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    registry = await startObservedRegistry({ REDIS_URL: redis.url, METRICS_TOKEN: metricsToken });
+    // No scheduled maintenance: its BullMQ clients keep the application from closing once Redis has gone (reported).
+    registry = await startObservedRegistry({ REDIS_URL: redis.url, METRICS_TOKEN: metricsToken, GC_SCHEDULE: 'off', UPLOAD_PURGE_SCHEDULE: 'off' });
   });
   afterAll(async () => {
     await registry?.close();
@@ -232,5 +235,45 @@ describe.skipIf(!withRedis)('readiness with Redis, and a protected /metrics', ()
     expect((await fetch(`${registry.url}/health/live`)).status).toBe(200);
     const text = await (await fetch(`${registry.url}/metrics`, { headers: { Authorization: `Bearer ${metricsToken}` } })).text();
     expect(text).not.toMatch(/^berth_webhook_queue_jobs\{/m);
+  });
+});
+
+describe.skipIf(!withRedis)('request ids in webhook events', () => {
+  let redis: RedisServer;
+  let subscriber: WebhookSubscriber;
+  let registry: ObservedRegistry;
+
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    subscriber = await WebhookSubscriber.start();
+    registry = await startObservedRegistry({ REDIS_URL: redis.url, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' });
+  });
+  afterAll(async () => {
+    await registry?.close();
+    await subscriber?.close();
+    await redis?.stop();
+  });
+
+  it('a push event carries the request id the push was logged under', async () => {
+    const admin = await Api.login(registry.url, registry.admin);
+    expect((await admin.request('POST', '/api/v1/webhooks', { name: 'obs', url: subscriber.url, actions: ['push'] })).status).toBe(201);
+    const repo = `${uniq('evented')}/app`;
+    const requestId = `event-${uniq()}`;
+    const image = buildImage({ layers: 1 });
+    for (const blob of image.blobs) await registry.client.pushBlob(repo, blob);
+    const put = await registry.client.put(`/v2/${repo}/manifests/v1`, {
+      headers: { 'Content-Type': image.mediaType, 'X-Request-Id': requestId },
+      body: image.manifestBytes,
+    });
+    expect(put.status).toBe(201);
+    const deadline = Date.now() + 15_000;
+    let event: any;
+    while (!event && Date.now() < deadline) {
+      event = subscriber.events().find((e) => e.target.repository === repo && e.target.tag === 'v1');
+      if (!event) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(event, 'the manifest push event').toBeDefined();
+    expect(event.request.id).toBe(requestId);
+    expect(registry.entries().find((e) => e.requestId === requestId)).toMatchObject({ status: 201, repository: repo });
   });
 });
