@@ -12,6 +12,7 @@ import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
 import { UploadHashes } from './upload-hashes.js';
+import { UploadLease } from './upload-lease.js';
 
 export interface UploadState {
   id: string;
@@ -106,36 +107,46 @@ export class UploadService {
    */
   async append(name: string, id: string, body: Readable, range?: { start: number; end: number }): Promise<UploadState> {
     return this.locks.run(id, async () => {
-      const upload = await this.get(name, id);
-      if (range && range.start !== upload.size) {
+      let claimed: { upload: UploadState; lease: UploadLease };
+      try {
+        claimed = await this.claim(name, id);
+      } catch (err) {
         body.resume();
-        throw new RegistryError(
-          'RANGE_INVALID',
-          `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`,
-          { size: upload.size },
-          { Range: `0-${Math.max(upload.size - 1, 0)}`, 'Docker-Upload-UUID': id },
-        );
+        throw err;
       }
-      // Resumed from elsewhere, there is no running hash: count only, re-hash at the end.
-      const digester = this.hashes.take(id, upload.size);
-      const counter = new HashingStream(digester);
-      const writer = await this.storage.writer(uploadDataPath(id), upload.size);
-      await writer.write(pipeline(body, counter, () => undefined));
-      const written = counter.written;
-      if (range && written !== range.end - range.start + 1) {
-        throw new RegistryError('RANGE_INVALID', `Content-Range announced ${range.end - range.start + 1} bytes, received ${written}`, {
-          size: upload.size,
-        });
+      const { upload, lease } = claimed;
+      try {
+        if (range && range.start !== upload.size) {
+          body.resume();
+          throw new RegistryError(
+            'RANGE_INVALID',
+            `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`,
+            { size: upload.size },
+            { Range: `0-${Math.max(upload.size - 1, 0)}`, 'Docker-Upload-UUID': id },
+          );
+        }
+        // Resumed from elsewhere, there is no running hash: count only, re-hash at the end.
+        const digester = this.hashes.take(id, upload.size);
+        const counter = new HashingStream(digester);
+        const writer = await this.storage.writer(uploadDataPath(id), upload.size);
+        lease.onLost(() => body.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was taken over by another request', { uuid: id })));
+        await writer.write(pipeline(body, counter, () => undefined));
+        const written = counter.written;
+        if (range && written !== range.end - range.start + 1) {
+          throw new RegistryError('RANGE_INVALID', `Content-Range announced ${range.end - range.start + 1} bytes, received ${written}`, {
+            size: upload.size,
+          });
+        }
+        await writer.commit();
+        const size = upload.size + written;
+        if (!(await lease.commitSize(size))) {
+          throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was changed by a concurrent request', { uuid: id });
+        }
+        if (digester) this.hashes.keep(id, digester);
+        return { ...upload, size };
+      } finally {
+        await lease.release();
       }
-      await writer.commit();
-      const size = upload.size + written;
-      const [, updated] = (await this.dataSource.query(
-        'UPDATE uploads SET size = $1, updated_at = now() WHERE id = $2 AND size = $3',
-        [size, id, upload.size],
-      )) as [unknown, number];
-      if (!updated) throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was changed by a concurrent request', { uuid: id });
-      if (digester) this.hashes.keep(id, digester);
-      return { ...upload, size };
     });
   }
 
@@ -159,30 +170,53 @@ export class UploadService {
       lastChunk?.body.resume();
       throw err;
     }
-    const upload = lastChunk ? await this.append(name, id, lastChunk.body, lastChunk.range) : await this.get(name, id);
+    if (lastChunk) await this.append(name, id, lastChunk.body, lastChunk.range);
     return this.locks.run(id, async () => {
-      const actual = await this.digestOf(upload, algorithm);
-      if (actual !== digest) {
-        await this.discard(id);
-        throw new RegistryError('DIGEST_INVALID', `digest ${digest} does not match the uploaded content (${actual})`, {
-          expected: digest,
-          actual,
-        });
-      }
+      // Claimed while it is hashed and moved, so no chunk from another replica slips in.
+      const { upload, lease } = await this.claim(name, id);
       try {
-        await this.storeBlob(upload, digest, context);
-      } catch (err) {
-        // Over quota, like a wrong digest, the session goes: nothing of it stays behind.
-        if (err instanceof RegistryError && err.code === 'DENIED') await this.discard(id);
-        throw err;
+        const actual = await this.digestOf(upload, algorithm);
+        if (actual !== digest) {
+          await this.discard(id);
+          throw new RegistryError('DIGEST_INVALID', `digest ${digest} does not match the uploaded content (${actual})`, {
+            expected: digest,
+            actual,
+          });
+        }
+        try {
+          await this.storeBlob(upload, digest, context);
+        } catch (err) {
+          // Over quota, like a wrong digest, the session goes: nothing of it stays behind.
+          if (err instanceof RegistryError && err.code === 'DENIED') await this.discard(id);
+          throw err;
+        }
+        return digest;
+      } finally {
+        await lease.release();
       }
-      return digest;
     });
   }
 
   async cancel(name: string, id: string): Promise<void> {
     await this.get(name, id);
     await this.discard(id);
+  }
+
+  /**
+   * Claims the session for this request (see UploadLease). Another request writing to it
+   * on any replica answers like an out-of-order chunk: 416 with the committed range.
+   */
+  private async claim(name: string, id: string): Promise<{ upload: UploadState; lease: UploadLease }> {
+    assertRepositoryName(name);
+    const claimed = UUID.test(id) ? await UploadLease.claim(this.dataSource, name, id) : undefined;
+    if (claimed) return { upload: { id, name, repositoryId: claimed.repositoryId, size: claimed.size }, lease: claimed.lease };
+    const { size } = await this.get(name, id);
+    throw new RegistryError(
+      'RANGE_INVALID',
+      'another request is writing to this upload',
+      { size },
+      { Range: `0-${Math.max(size - 1, 0)}`, 'Docker-Upload-UUID': id },
+    );
   }
 
   private async digestOf(upload: UploadState, algorithm: DigestAlgorithm): Promise<string> {
