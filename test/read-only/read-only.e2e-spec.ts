@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Api, expectApiError, expectStatus, newPassword } from '../admin/support.js';
 import { RegistryClient, buildImage, expectError, randomBlob, sha256 } from '../support/http.js';
 import { TEST_DATABASE_URL, TEST_ADMIN_PASSWORD, postgresAvailable } from '../support/registry.js';
@@ -118,5 +118,15 @@ describe.skipIf(!available)('read-only mode (READ_ONLY=true)', () => {
     expectStatus(await api.put(`/namespaces/${org}/quota`, { quotaBytes: 1000 }), 200);
     expectApiError(await api.delete(`/namespaces/${org}?force=true`), 405);
     expect((await api.delete(`/namespaces/${org}`)).status).toBe(204);
+  });
+
+  it('allows garbage collection only as a dry run', async () => {
+    for (const body of [{}, { dryRun: false }, { dryRun: false, deleteUntagged: true }]) {
+      expect(expectApiError(await api.post('/system/gc', body), 405).message).toBe(MESSAGE);
+    }
+    const dryRun = expectStatus(await api.post('/system/gc', { dryRun: true, deleteUntagged: true }), 202);
+    await vi.waitFor(async () => expect(expectStatus(await api.get(`/system/gc/${dryRun.id}`), 200).status).toBe('succeeded'), { timeout: 10_000 });
+    expect(expectStatus(await api.get('/system/gc'), 200).items.map((r: { dryRun: boolean }) => r.dryRun)).toEqual([true]);
+    expect((await v2.head(`/v2/admin/app/blobs/${sha256(blob)}`)).status).toBe(200);
   });
 });

@@ -20,6 +20,14 @@ export interface GcRun {
   sample: { manifests: string[]; blobs: string[] } | null;
 }
 
+/** READ_ONLY=true: a collection would change content; a dry run is still allowed. */
+export class GcReadOnlyError extends Error {
+  constructor() {
+    super('the registry is in read-only mode: garbage collection may only be a dry run');
+    this.name = 'GcReadOnlyError';
+  }
+}
+
 /** Another run holds the lock: one collection at a time. */
 export class GcAlreadyRunningError extends Error {
   constructor() {

@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { BerthConfig } from '@berth/config';
 import { GarbageCollector } from './garbage-collector.js';
 import { GcLock } from './gc-lock.js';
 import { type GcOptions, type GcResult, emptyResult } from './gc-result.js';
-import { GcAlreadyRunningError, type GcRun, type GcTrigger } from './gc-run.js';
+import { GcAlreadyRunningError, GcReadOnlyError, type GcRun, type GcTrigger } from './gc-run.js';
 
 export interface StartedRun {
   run: GcRun;
@@ -33,13 +34,15 @@ export class GcRunService implements OnModuleDestroy {
   private readonly running = new Set<{ abort: AbortController; done: Promise<GcRun> }>();
 
   constructor(
+    @Inject(BerthConfig) private readonly config: BerthConfig,
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(GcLock) private readonly lock: GcLock,
     @Inject(GarbageCollector) private readonly collector: GarbageCollector,
   ) {}
 
-  /** Throws GcAlreadyRunningError when a run is going on anywhere. */
+  /** Throws GcAlreadyRunningError when a run is going on anywhere, GcReadOnlyError for a real run in read-only mode. */
   async start(trigger: GcTrigger, options: GcOptions, requestedBy?: string): Promise<StartedRun> {
+    if (this.config.readOnly && !options.dryRun) throw new GcReadOnlyError();
     const release = await this.lock.tryAcquire();
     if (!release) throw new GcAlreadyRunningError();
     let run: GcRun;

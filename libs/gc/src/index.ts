@@ -1,5 +1,5 @@
 export { GcModule, type GcModuleOptions } from './gc.module.js';
 export { GcRunService, type RunPage, type StartedRun } from './gc-runs.service.js';
-export { GcAlreadyRunningError, type GcRun, type GcStatus, type GcTrigger } from './gc-run.js';
+export { GcAlreadyRunningError, GcReadOnlyError, type GcRun, type GcStatus, type GcTrigger } from './gc-run.js';
 export type { GcOptions, GcResult } from './gc-result.js';
 export { UploadPurger, type PurgeResult } from './upload-purger.js';

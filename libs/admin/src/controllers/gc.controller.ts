@@ -1,5 +1,6 @@
 import { Body, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOperation } from '@nestjs/swagger';
+import { ChangesContent } from '@berth/distribution';
 import type { z } from 'zod';
 import type { ChangeContext } from '../auth.js';
 import { AdminOnly } from '../http/access.decorators.js';
@@ -15,6 +16,7 @@ export class GcController {
 
   @Post()
   @AdminOnly()
+  @ChangesContent((req) => req.body?.dryRun !== true)
   @HttpCode(202)
   @ApiOperation({
     summary: 'Start a garbage collection (it runs in the background; 409 while one runs). dryRun: report only; deleteUntagged: also untagged manifests',

@@ -22,6 +22,10 @@ export class MaintenanceTasks {
   }
 
   async run(task: MaintenanceTask): Promise<unknown> {
+    if (this.config.readOnly) {
+      this.logger.log(`scheduled ${task === 'gc' ? 'garbage collection' : 'upload purge'} skipped: the registry is in read-only mode`);
+      return null;
+    }
     if (task === 'purge-uploads') return this.purger.purge();
     try {
       const { done } = await this.runs.start('schedule', { dryRun: false, deleteUntagged: this.config.gc.deleteUntagged });
