@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { type KeyObject, createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { type BerthConfig, readOrCreateKeyFile } from '@berth/config';
 
@@ -18,7 +19,17 @@ export class SigningKey {
   }
 
   static async load(config: BerthConfig): Promise<SigningKey> {
-    const pem = config.token.signingKey ?? (await readOrCreateKeyFile(config.token.keyFile, generatePem));
+    const pem =
+      config.token.signingKey ??
+      (await readOrCreateKeyFile(config.token.keyFile, generatePem, () => {
+        // With an external database there may be other replicas: each would sign with its own key.
+        if (config.database.url) {
+          new Logger('Auth').warn(
+            `TOKEN_SIGNING_KEY is unset: generated a new token signing key in ${config.token.keyFile}. ` +
+              'Every registry replica must sign with the same key: give them all the same TOKEN_SIGNING_KEY (or TOKEN_SIGNING_KEY_FILE).',
+          );
+        }
+      }));
     let privateKey: KeyObject;
     try {
       privateKey = createPrivateKey(pem);

@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { type BerthConfig, readOrCreateKeyFile } from '@berth/config';
 
@@ -16,7 +17,21 @@ export class SecretBox {
   private constructor(private readonly key: Buffer) {}
 
   static async load(config: BerthConfig): Promise<SecretBox> {
-    const encoded = config.secrets.key ?? (await readOrCreateKeyFile(config.secrets.keyFile, () => `${randomBytes(KEY_BYTES).toString('base64')}\n`));
+    const encoded =
+      config.secrets.key ??
+      (await readOrCreateKeyFile(
+        config.secrets.keyFile,
+        () => `${randomBytes(KEY_BYTES).toString('base64')}\n`,
+        () => {
+          // With an external database there may be other replicas and workers: each would have its own key.
+          if (config.database.url) {
+            new Logger('Notifications').warn(
+              `SECRETS_KEY is unset: generated a new secrets key in ${config.secrets.keyFile}. ` +
+                'Every registry replica and worker must use the same key: give them all the same SECRETS_KEY (or SECRETS_KEY_FILE).',
+            );
+          }
+        },
+      ));
     return SecretBox.fromBase64(encoded, config.secrets.key ? 'SECRETS_KEY' : config.secrets.keyFile);
   }
 
