@@ -33,6 +33,8 @@ export async function createRegistryApp(env: Environment = process.env, options:
   });
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Behind a load balancer, the client address (login limits, audit, events) comes from X-Forwarded-For.
+  if (config.trustProxy !== false) app.set('trust proxy', config.trustProxy);
   // First, so that every response (errors from the middleware below included) carries the request id and is measured.
   app.use(app.get(RequestObserver).handle);
   app.use((req: Request, res: Response, next: NextFunction) => {

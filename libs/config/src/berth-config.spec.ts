@@ -82,4 +82,14 @@ describe('BerthConfig', () => {
     expect(() => new BerthConfig({ UPLOAD_PURGE_SCHEDULE: '0 25 * * *' })).toThrow(/UPLOAD_PURGE_SCHEDULE: .*hour "25"/);
     expect(() => new BerthConfig({ UPLOAD_MAX_AGE_SECONDS: '0' })).toThrow(/UPLOAD_MAX_AGE_SECONDS/);
   });
+
+  it('reads TRUST_PROXY: off by default, a hop count, or addresses, subnets and presets', () => {
+    expect(new BerthConfig({}).trustProxy).toBe(false);
+    expect(new BerthConfig({ TRUST_PROXY: '0' }).trustProxy).toBe(false);
+    expect(new BerthConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(1);
+    expect(new BerthConfig({ TRUST_PROXY: '10.0.0.0/8, uniquelocal,::1' }).trustProxy).toEqual(['10.0.0.0/8', 'uniquelocal', '::1']);
+    // Trusting every peer would let any client choose its address.
+    expect(() => new BerthConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY: must be a number of proxy hops/);
+    expect(() => new BerthConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY/);
+  });
 });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { CronPattern } from '@berth/core';
@@ -19,6 +20,30 @@ const schedule = z.string().superRefine((value, ctx) => {
     ctx.addIssue({ code: 'custom', message: `must be a cron pattern or "off": ${(err as Error).message}` });
   }
 });
+
+const PROXY_PRESETS = ['loopback', 'linklocal', 'uniquelocal'];
+/** A hop count, or addresses, CIDR subnets and Express's presets, comma-separated; unset → no proxy trusted. */
+const trustProxy = z.preprocess(
+  (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+  z
+    .string()
+    .optional()
+    .transform((value, ctx): number | string[] | false => {
+      if (value === undefined || value.trim() === 'false') return false;
+      if (/^\d+$/.test(value.trim())) return Number(value.trim()) || false;
+      const entries = value.split(',').map((entry) => entry.trim());
+      for (const entry of entries) {
+        const [address, bits, extra] = entry.split('/');
+        const family = isIP(address);
+        const prefixOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+        if (!PROXY_PRESETS.includes(entry) && (!family || !prefixOk || extra !== undefined)) {
+          ctx.addIssue({ code: 'custom', message: `must be a number of proxy hops, or addresses, CIDR subnets, ${PROXY_PRESETS.join(', ')}: "${entry}"` });
+          return z.NEVER;
+        }
+      }
+      return entries;
+    }),
+);
 
 /** Every environment variable Berth reads, with defaults; the only place that knows their names. */
 const environmentSchema = z.object({
@@ -75,6 +100,7 @@ const environmentSchema = z.object({
   TLS_CERT: optionalString,
   TLS_KEY: optionalString,
   SHUTDOWN_TIMEOUT_SECONDS: seconds.default(30),
+  TRUST_PROXY: trustProxy,
 });
 
 export type Environment = Record<string, string | undefined>;
@@ -151,6 +177,11 @@ export class BerthConfig {
   readonly tls?: { certFile: string; keyFile: string };
   /** On SIGTERM, how long in-flight requests may take before the process exits anyway. */
   readonly shutdownTimeoutSeconds: number;
+  /**
+   * Which proxies in front may name the client in X-Forwarded-For (Express's `trust proxy`):
+   * a hop count or addresses/subnets; false → the peer address is the client.
+   */
+  readonly trustProxy: number | string[] | false;
 
   constructor(env: Environment) {
     const parsed = environmentSchema.safeParse(env);
@@ -210,6 +241,7 @@ export class BerthConfig {
     this.readOnly = e.READ_ONLY === 'true';
     this.tls = e.TLS_CERT && e.TLS_KEY ? { certFile: resolve(e.TLS_CERT), keyFile: resolve(e.TLS_KEY) } : undefined;
     this.shutdownTimeoutSeconds = e.SHUTDOWN_TIMEOUT_SECONDS;
+    this.trustProxy = e.TRUST_PROXY;
     this.gc = {
       schedule: e.GC_SCHEDULE.trim() === 'off' ? null : e.GC_SCHEDULE.trim(),
       deleteUntagged: e.GC_DELETE_UNTAGGED === 'true',

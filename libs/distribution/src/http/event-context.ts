@@ -12,10 +12,17 @@ export const RequestEventContext = createParamDecorator((_data: unknown, ctx: Ex
   return {
     // The id the request is logged under and echoed with (X-Request-Id).
     requestId: requestIdOf(req) ?? randomUUID(),
-    addr: req.socket.remoteAddress ? `${req.socket.remoteAddress}:${req.socket.remotePort}` : '',
+    addr: clientAddress(req),
     host: req.headers.host ?? '',
     method: req.method,
     userAgent: req.headers['user-agent'] ?? '',
     actor: identity && identity.kind !== 'anonymous' ? identity.username : undefined,
   };
 });
+
+/** `ip:port` of the peer; behind a trusted proxy (TRUST_PROXY), the client's address it forwarded, whose port it does not tell. */
+function clientAddress(req: Request): string {
+  const peer = req.socket.remoteAddress;
+  if (req.ip && req.ip !== peer) return req.ip;
+  return peer ? `${peer}:${req.socket.remotePort}` : '';
+}
