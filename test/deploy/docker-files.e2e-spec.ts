@@ -137,8 +137,8 @@ describe('Dockerfile and .dockerignore', () => {
   });
 });
 
-/** docker-compose.yml as compose reads it, `<<` merge keys resolved. */
-async function composeFile(): Promise<Record<string, any>> {
+/** A compose file as compose reads it, `<<` merge keys resolved. */
+async function composeFile(path = 'docker-compose.yml'): Promise<Record<string, any>> {
   const yaml = (await import('js-yaml')) as { load(text: string): unknown };
   const merge = (value: unknown): unknown => {
     if (Array.isArray(value)) return value.map(merge);
@@ -147,7 +147,7 @@ async function composeFile(): Promise<Record<string, any>> {
     const merged = Object.fromEntries(Object.entries(own).map(([k, v]) => [k, merge(v)]));
     return base ? { ...(merge(base) as object), ...merged } : merged;
   };
-  return merge(yaml.load(read('docker-compose.yml'))) as Record<string, any>;
+  return merge(yaml.load(read(path))) as Record<string, any>;
 }
 
 const composePlugin = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' }).status === 0;
@@ -192,6 +192,132 @@ describe('docker-compose.yml', () => {
       for (const variable of Object.keys(service.environment)) expect(known, variable).toContain(variable);
     }
     expect(registry.environment.DATA_DIR).toBe('/data');
+  });
+});
+
+/** The top-level blocks of an nginx configuration, by name (`http`, `server`, `upstream berth`, `location /`), with their directives. */
+function nginxBlocks(text: string): Map<string, string[][]> {
+  const blocks = new Map<string, string[][]>();
+  const stack: string[] = [];
+  const tokens = text.replace(/#.*$/gm, '').match(/[^\s;{}"]+|"[^"]*"|[;{}]/g) ?? [];
+  let words: string[] = [];
+  for (const token of tokens) {
+    if (token === '{') {
+      stack.push(words.join(' '));
+      blocks.set(stack.at(-1)!, blocks.get(stack.at(-1)!) ?? []);
+      words = [];
+    } else if (token === '}') {
+      stack.pop();
+    } else if (token === ';') {
+      const block = stack.at(-1) ?? '';
+      blocks.set(block, [...(blocks.get(block) ?? []), words]);
+      words = [];
+    } else {
+      words.push(token);
+    }
+  }
+  return blocks;
+}
+
+describe('docker-compose.scale.yml (the scale-out reference) and deploy/nginx.conf', () => {
+  const secrets = {
+    BERTH_SECRETS_KEY: randomBytes(32).toString('base64'),
+    BERTH_TOKEN_SIGNING_KEY: 'pem',
+    BERTH_ADMIN_PASSWORD: 'compose-check',
+    BERTH_S3_ACCESS_KEY: 'berth-s3-user',
+    BERTH_S3_SECRET_KEY: 'berth-s3-secret',
+  };
+
+  it.skipIf(!composePlugin)('is valid for docker compose', () => {
+    const run = spawnSync('docker', ['compose', '-f', 'docker-compose.scale.yml', 'config', '--quiet'], {
+      env: { ...process.env, ...secrets },
+      encoding: 'utf8',
+    });
+    expect(run.status, run.stderr).toBe(0);
+  });
+
+  it('runs two registry replicas behind a proxy, workers, MinIO with its bucket, Postgres and Redis, each healthy before its dependants', async () => {
+    const { services } = await composeFile('docker-compose.scale.yml');
+    expect(Object.keys(services).sort()).toEqual(['minio', 'minio-init', 'postgres', 'proxy', 'redis', 'registry-1', 'registry-2', 'worker']);
+    for (const name of ['postgres', 'redis', 'minio', 'registry-1', 'registry-2', 'proxy']) {
+      expect(services[name].healthcheck?.test, `${name} health check`).toBeDefined();
+    }
+    const dockerfileProbe = execForm(instructions.find((i) => i.keyword === 'HEALTHCHECK')!.args.replace(/^.*?CMD\s+/, ''));
+    for (const name of ['registry-1', 'registry-2']) {
+      const replica = services[name];
+      expect(replica.build).toBe('.');
+      expect(replica.healthcheck.test.slice(1)).toEqual(dockerfileProbe);
+      expect(replica.depends_on).toEqual({
+        postgres: { condition: 'service_healthy' },
+        redis: { condition: 'service_healthy' },
+        'minio-init': { condition: 'service_completed_successfully' },
+      });
+      expect(Number.parseInt(replica.stop_grace_period, 10)).toBeGreaterThan(Number(replica.environment.SHUTDOWN_TIMEOUT_SECONDS));
+      // Stateless: nothing of a replica lives on a volume of its own.
+      expect(replica.volumes).toBeUndefined();
+      expect(replica.ports).toBeUndefined();
+    }
+    expect(services['minio-init'].depends_on).toEqual({ minio: { condition: 'service_healthy' } });
+    expect(services.proxy.depends_on).toEqual({ 'registry-1': { condition: 'service_healthy' }, 'registry-2': { condition: 'service_healthy' } });
+    const { worker } = services;
+    expect(worker.command).toEqual(packageJson.scripts['start:worker'].split(/\s+/));
+    expect(worker.deploy.replicas).toBeGreaterThanOrEqual(2);
+    expect(worker.volumes).toBeUndefined();
+    expect(worker.depends_on['minio-init']).toEqual({ condition: 'service_completed_successfully' });
+  });
+
+  it('gives both replicas the same settings, shares the keys and the store with the workers, and names the proxy as PUBLIC_URL', async () => {
+    const { services } = await composeFile('docker-compose.scale.yml');
+    const one = services['registry-1'].environment;
+    const two = services['registry-2'].environment;
+    expect(two).toEqual(one);
+    expect(one).toMatchObject({ RUN_WORKERS: 'false', STORAGE_DRIVER: 's3', TRUST_PROXY: '1' });
+    const worker = services.worker.environment;
+    for (const shared of ['DATABASE_URL', 'REDIS_URL', 'SECRETS_KEY', 'STORAGE_DRIVER', 'S3_BUCKET', 'S3_ENDPOINT', 'S3_FORCE_PATH_STYLE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+      expect(worker[shared], shared).toBe(one[shared]);
+    }
+    // Given by configuration, never generated per process.
+    expect(one.TOKEN_SIGNING_KEY).toMatch(/^\$\{BERTH_TOKEN_SIGNING_KEY:\?/);
+    expect(one.SECRETS_KEY).toMatch(/^\$\{BERTH_SECRETS_KEY:\?/);
+
+    // Clients reach the registry at the proxy, and redirected blobs at MinIO's published port.
+    const publicUrl = new URL(one.PUBLIC_URL);
+    expect(services.proxy.ports).toEqual([`${publicUrl.port}:${publicUrl.port}`]);
+    expect(new URL(one.S3_ENDPOINT).hostname).toBe('minio');
+    expect(services.minio.ports).toContain(`${new URL(one.S3_PUBLIC_ENDPOINT).port}:9000`);
+    expect(services['minio-init'].command.join(' ')).toContain(`mb --ignore-existing store/${one.S3_BUCKET}`);
+    expect(services.minio.environment.MINIO_ROOT_USER).toBe(one.AWS_ACCESS_KEY_ID);
+
+    // Every variable set is one the configuration (or the AWS SDK, for the credentials) reads.
+    const known = new Set([...read('libs/config/src/berth-config.ts').matchAll(/^\s+([A-Z][A-Z0-9_]+): /gm)].map((m) => m[1]));
+    for (const variable of [...Object.keys(one), ...Object.keys(worker)]) {
+      if (!variable.startsWith('AWS_')) expect(known, variable).toContain(variable);
+    }
+  });
+
+  it('proxies to every replica, streaming bodies of any size, with long timeouts and the forwarded headers Berth reads', async () => {
+    const { services } = await composeFile('docker-compose.scale.yml');
+    const [mount] = services.proxy.volumes as string[];
+    const [source, target] = mount.split(':');
+    expect(target).toBe('/etc/nginx/nginx.conf');
+    const blocks = nginxBlocks(read(source));
+    const upstreams = [...blocks.keys()].filter((name) => name.startsWith('upstream '));
+    expect(upstreams).toHaveLength(1);
+    const servers = blocks.get(upstreams[0])!.filter(([d]) => d === 'server').map(([, address]) => address);
+    // The registries: services of this image that run its default command.
+    const replicas = Object.keys(services).filter((name) => services[name].build === '.' && !services[name].command);
+    expect(servers.sort()).toEqual(replicas.map((name) => `${name}:${services[name].environment.PORT}`).sort());
+
+    const server = Object.fromEntries(blocks.get('server')!.map(([directive, ...args]) => [directive, args.join(' ')]));
+    expect(server.listen).toBe(new URL(services['registry-1'].environment.PUBLIC_URL).port);
+    expect(server.client_max_body_size).toBe('0');
+    expect(server.proxy_request_buffering).toBe('off');
+    expect(server.proxy_buffering).toBe('off');
+    for (const timeout of ['proxy_read_timeout', 'proxy_send_timeout']) expect(Number.parseInt(server[timeout], 10)).toBeGreaterThanOrEqual(300);
+    const location = blocks.get('location /')!;
+    expect(location).toContainEqual(['proxy_pass', `http://${upstreams[0].slice('upstream '.length)}`]);
+    const headers = Object.fromEntries(location.filter(([d]) => d === 'proxy_set_header').map(([, name, value]) => [name, value]));
+    expect(headers).toMatchObject({ Host: '$http_host', 'X-Forwarded-For': '$proxy_add_x_forwarded_for', 'X-Forwarded-Proto': '$scheme' });
   });
 });
 
