@@ -191,8 +191,7 @@ describe.skipIf(!withRedis)('readiness with Redis, and a protected /metrics', ()
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    // No scheduled maintenance: its BullMQ clients keep the application from closing once Redis has gone (reported).
-    registry = await startObservedRegistry({ REDIS_URL: redis.url, METRICS_TOKEN: metricsToken, GC_SCHEDULE: 'off', UPLOAD_PURGE_SCHEDULE: 'off' });
+    registry = await startObservedRegistry({ REDIS_URL: redis.url, METRICS_TOKEN: metricsToken });
   });
   afterAll(async () => {
     await registry?.close();
