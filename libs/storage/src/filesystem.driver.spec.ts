@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { FilesystemDriver } from './filesystem.driver.js';
 
-// Behaviour specific to files on disk; the shared contract lives in driver-conformance.ts.
+// Behaviour specific to files on disk; the shared contract lives in testing/driver-conformance.ts.
 describe('FilesystemDriver', () => {
   let dir: string;
   let root: string;

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeStorageDriver } from './driver-conformance.js';
+import { describeStorageDriver } from './testing/driver-conformance.js';
 import { FilesystemDriver } from './filesystem.driver.js';
 import { InMemoryDriver } from './inmemory.driver.js';
 

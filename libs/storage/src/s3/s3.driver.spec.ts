@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { describeStorageDriver } from '../driver-conformance.js';
+import { describeStorageDriver } from '../testing/driver-conformance.js';
 import { PathNotFoundError, type StorageDriver } from '../storage-driver.js';
 import { S3Driver } from './s3.driver.js';
 import { S3TestServer } from './testing/s3-test-server.js';

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 // Explicit imports: this file is not a spec, so the build's type check has no vitest globals.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidPathError, PathNotFoundError, type StorageDriver } from './storage-driver.js';
+import { InvalidPathError, PathNotFoundError, type StorageDriver } from '../storage-driver.js';
 
 /**
  * The behaviour every StorageDriver must show, stated only in terms of the
