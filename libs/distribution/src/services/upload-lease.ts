@@ -58,7 +58,13 @@ export class UploadLease {
     return updated === 1;
   }
 
-  /** Gives the session up (nothing happens when it is already released, or deleted by completion). */
+  /** The session row is gone (the upload completed): stops renewing, nothing left to give up. */
+  end(): void {
+    clearInterval(this.timer);
+    this.released = true;
+  }
+
+  /** Gives the session up (nothing happens when it is already released or ended). */
   async release(): Promise<void> {
     clearInterval(this.timer);
     if (this.released) return;

@@ -106,54 +106,23 @@ export class UploadService {
    * is not counted: the next write starts again from the recorded size.
    */
   async append(name: string, id: string, body: Readable, range?: { start: number; end: number }): Promise<UploadState> {
-    return this.locks.run(id, async () => {
-      let claimed: { upload: UploadState; lease: UploadLease };
-      try {
-        claimed = await this.claim(name, id);
-      } catch (err) {
-        body.resume();
-        throw err;
-      }
-      const { upload, lease } = claimed;
-      try {
-        if (range && range.start !== upload.size) {
-          body.resume();
-          throw new RegistryError(
-            'RANGE_INVALID',
-            `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`,
-            { size: upload.size },
-            { Range: `0-${Math.max(upload.size - 1, 0)}`, 'Docker-Upload-UUID': id },
-          );
-        }
-        // Resumed from elsewhere, there is no running hash: count only, re-hash at the end.
-        const digester = this.hashes.take(id, upload.size);
-        const counter = new HashingStream(digester);
-        const writer = await this.storage.writer(uploadDataPath(id), upload.size);
-        lease.onLost(() => body.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was taken over by another request', { uuid: id })));
-        await writer.write(pipeline(body, counter, () => undefined));
-        const written = counter.written;
-        if (range && written !== range.end - range.start + 1) {
-          throw new RegistryError('RANGE_INVALID', `Content-Range announced ${range.end - range.start + 1} bytes, received ${written}`, {
-            size: upload.size,
-          });
-        }
-        await writer.commit();
-        const size = upload.size + written;
+    return this.locks.run(id, () =>
+      this.claimed(name, id, body, async (upload, lease) => {
+        const { size, digester } = await this.write(upload, lease, body, range);
         if (!(await lease.commitSize(size))) {
           throw new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was changed by a concurrent request', { uuid: id });
         }
         if (digester) this.hashes.keep(id, digester);
         return { ...upload, size };
-      } finally {
-        await lease.release();
-      }
-    });
+      }),
+    );
   }
 
   /**
    * Finishes the session: appends the optional last chunk, checks the digest, then
    * stores the blob once and links it. A wrong digest discards the session: nothing
-   * of it becomes visible.
+   * of it becomes visible. The session stays claimed throughout, so no chunk sent to
+   * another replica meanwhile slips in between the hash and the move.
    */
   async complete(
     name: string,
@@ -170,11 +139,15 @@ export class UploadService {
       lastChunk?.body.resume();
       throw err;
     }
-    if (lastChunk) await this.append(name, id, lastChunk.body, lastChunk.range);
-    return this.locks.run(id, async () => {
-      // Claimed while it is hashed and moved, so no chunk from another replica slips in.
-      const { upload, lease } = await this.claim(name, id);
-      try {
+    return this.locks.run(id, () =>
+      this.claimed(name, id, lastChunk?.body, async (claimed, lease) => {
+        let upload = claimed;
+        if (lastChunk) {
+          // Not recorded as the session's size: the session ends here, or the chunk counts for nothing.
+          const { size, digester } = await this.write(claimed, lease, lastChunk.body, lastChunk.range);
+          if (digester) this.hashes.keep(id, digester);
+          upload = { ...claimed, size };
+        }
         const actual = await this.digestOf(upload, algorithm);
         if (actual !== digest) {
           await this.discard(id);
@@ -185,16 +158,15 @@ export class UploadService {
         }
         try {
           await this.storeBlob(upload, digest, context);
+          lease.end();
         } catch (err) {
           // Over quota, like a wrong digest, the session goes: nothing of it stays behind.
           if (err instanceof RegistryError && err.code === 'DENIED') await this.discard(id);
           throw err;
         }
         return digest;
-      } finally {
-        await lease.release();
-      }
-    });
+      }),
+    );
   }
 
   async cancel(name: string, id: string): Promise<void> {
@@ -203,20 +175,67 @@ export class UploadService {
   }
 
   /**
-   * Claims the session for this request (see UploadLease). Another request writing to it
-   * on any replica answers like an out-of-order chunk: 416 with the committed range.
+   * Runs `task` with the session claimed for this request (see UploadLease), then gives
+   * the claim up. Another request holding it, on any replica, makes this one answer
+   * like an out-of-order chunk: 416 with the committed range.
    */
-  private async claim(name: string, id: string): Promise<{ upload: UploadState; lease: UploadLease }> {
-    assertRepositoryName(name);
-    const claimed = UUID.test(id) ? await UploadLease.claim(this.dataSource, name, id) : undefined;
-    if (claimed) return { upload: { id, name, repositoryId: claimed.repositoryId, size: claimed.size }, lease: claimed.lease };
-    const { size } = await this.get(name, id);
-    throw new RegistryError(
-      'RANGE_INVALID',
-      'another request is writing to this upload',
-      { size },
-      { Range: `0-${Math.max(size - 1, 0)}`, 'Docker-Upload-UUID': id },
-    );
+  private async claimed<T>(name: string, id: string, body: Readable | undefined, task: (upload: UploadState, lease: UploadLease) => Promise<T>): Promise<T> {
+    let claim: Awaited<ReturnType<typeof UploadLease.claim>>;
+    try {
+      assertRepositoryName(name);
+      claim = UUID.test(id) ? await UploadLease.claim(this.dataSource, name, id) : undefined;
+      if (!claim) {
+        const { size } = await this.get(name, id);
+        throw new RegistryError(
+          'RANGE_INVALID',
+          'another request is writing to this upload',
+          { size },
+          { Range: `0-${Math.max(size - 1, 0)}`, 'Docker-Upload-UUID': id },
+        );
+      }
+    } catch (err) {
+      body?.resume();
+      throw err;
+    }
+    const { lease, repositoryId, size } = claim;
+    try {
+      return await task({ id, name, repositoryId, size }, lease);
+    } finally {
+      await lease.release();
+    }
+  }
+
+  /** Streams `body` into the staged bytes after the session's `size`; the new size and running hash (when there is one). */
+  private async write(
+    upload: UploadState,
+    lease: UploadLease,
+    body: Readable,
+    range?: { start: number; end: number },
+  ): Promise<{ size: number; digester?: Digester }> {
+    const { id } = upload;
+    if (range && range.start !== upload.size) {
+      body.resume();
+      throw new RegistryError(
+        'RANGE_INVALID',
+        `chunk starts at ${range.start}, but ${upload.size} bytes were received so far`,
+        { size: upload.size },
+        { Range: `0-${Math.max(upload.size - 1, 0)}`, 'Docker-Upload-UUID': id },
+      );
+    }
+    // Resumed from elsewhere, there is no running hash: count only, re-hash at the end.
+    const digester = this.hashes.take(id, upload.size);
+    const counter = new HashingStream(digester);
+    const writer = await this.storage.writer(uploadDataPath(id), upload.size);
+    lease.onLost(() => body.destroy(new RegistryError('BLOB_UPLOAD_INVALID', 'the upload was taken over by another request', { uuid: id })));
+    await writer.write(pipeline(body, counter, () => undefined));
+    const written = counter.written;
+    if (range && written !== range.end - range.start + 1) {
+      throw new RegistryError('RANGE_INVALID', `Content-Range announced ${range.end - range.start + 1} bytes, received ${written}`, {
+        size: upload.size,
+      });
+    }
+    await writer.commit();
+    return { size: upload.size + written, digester };
   }
 
   private async digestOf(upload: UploadState, algorithm: DigestAlgorithm): Promise<string> {
