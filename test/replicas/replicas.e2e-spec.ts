@@ -305,7 +305,7 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
   it('every event reaches the subscriber once, with one worker and then with two', { timeout: 120_000 }, async () => {
     const pushedSoFar = (repo: string) => events().filter((e) => e.action === 'push' && e.target.repository === repo);
     // The blob of the alternating upload and the images of the moving tag (5 + 5 manifests, 20 blobs).
-    await waitFor('the events of the earlier pushes', () => pushedSoFar('team/alternating').length === 1 && pushedSoFar('team/moving').length === 30);
+    await waitFor('the events of the earlier pushes', () => pushedSoFar('team/alternating').length >= 1 && pushedSoFar('team/moving').length >= 30);
     expectEachOnce();
 
     await startWorker('worker 2');
@@ -317,7 +317,7 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
     }
     await waitFor('the events of the pushes and pulls with two workers', () => {
       const seen = events().filter((e) => e.target.repository === 'team/two-workers');
-      return seen.filter((e) => e.action === 'push').length === 6 * 4 && seen.filter((e) => e.action === 'pull').length >= 6;
+      return seen.filter((e) => e.action === 'push').length >= 6 * 4 && seen.filter((e) => e.action === 'pull').length >= 6;
     });
     // Give a duplicate, if any, time to arrive.
     await sleep(2000);

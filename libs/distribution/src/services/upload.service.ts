@@ -32,6 +32,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 @Injectable()
 export class UploadService {
   private readonly hashes = new UploadHashes();
+  /** Requests for one session in this process wait their turn; across processes, the row's claim (UploadLease) refuses them. */
   private readonly locks = new KeyedLock();
 
   constructor(
