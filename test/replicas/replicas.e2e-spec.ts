@@ -45,6 +45,7 @@ interface Event {
   id: string;
   action: string;
   target: { repository: string; digest?: string; tag?: string; mediaType?: string };
+  request: { addr: string };
 }
 
 describe.skipIf(!available)('two registry replicas and workers over shared Postgres, S3 and Redis', () => {
@@ -144,6 +145,8 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
       ADMIN_USERNAME: ADMIN.username,
       ADMIN_PASSWORD: ADMIN.password,
       RUN_WORKERS: 'false',
+      // As behind the reference proxy: the client address is the last X-Forwarded-For entry.
+      TRUST_PROXY: '1',
       WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
       // Every other second, so the test sees scheduled runs from two workers.
       GC_SCHEDULE: '*/2 * * * * *',
@@ -192,7 +195,8 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
     expect(second.status, second.text).toBe(202);
     expect(second.headers.get('range')).toBe(`0-${cut[2] - 1}`);
     location = second.location!;
-    const done = await b.put(withQuery(on(b, location), { digest }), { ...chunk(2), auth: tokenA });
+    const last = chunk(2);
+    const done = await b.put(withQuery(on(b, location), { digest }), { ...last, headers: { ...last.headers, 'X-Forwarded-For': '203.0.113.5' }, auth: tokenA });
     expect(done.status, done.text).toBe(201);
     expect(done.headers.get('docker-content-digest')).toBe(digest);
 
@@ -306,6 +310,8 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
     const pushedSoFar = (repo: string) => events().filter((e) => e.action === 'push' && e.target.repository === repo);
     // The blob of the alternating upload and the images of the moving tag (5 + 5 manifests, 20 blobs).
     await waitFor('the events of the earlier pushes', () => pushedSoFar('team/alternating').length >= 1 && pushedSoFar('team/moving').length >= 30);
+    // The alternating upload's completion came "through a proxy" for 203.0.113.5.
+    expect(pushedSoFar('team/alternating')[0].request.addr).toBe('203.0.113.5');
     expectEachOnce();
 
     await startWorker('worker 2');
