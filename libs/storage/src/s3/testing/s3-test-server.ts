@@ -1,7 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import S3rver from 's3rver';
 import type { S3Settings } from '../s3-settings.js';
 
@@ -26,6 +29,7 @@ export class S3TestServer {
     const dir = await mkdtemp(join(tmpdir(), 'berth-s3-'));
     const bucket = `berth-${randomBytes(4).toString('hex')}`;
     const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
+    storeObjectsAtomically(server.store);
     const { port } = await server.run();
     return new S3TestServer(server, dir, `http://127.0.0.1:${port}`, bucket);
   }
@@ -61,4 +65,48 @@ export class S3TestServer {
     await this.server.close();
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+interface S3rverObject {
+  bucket: string;
+  key: string;
+  content: Buffer | Readable;
+  metadata: Record<string, string>;
+}
+
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: 'object'): string;
+  putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+}
+
+/**
+ * s3rver answers a PUT before the object is on disk (it waits for its hashing stream,
+ * not its file stream), so a request right after it can read a short or empty object;
+ * S3 itself stores an object atomically once the PUT is answered. Here every object
+ * (put, copied or assembled from parts) is written to a temporary file, which is
+ * renamed into place once closed. s3rver lists only its own `._S3rver_object` files,
+ * so the temporary ones never show.
+ */
+function storeObjectsAtomically(store: S3rverStore): void {
+  store.putObject = async function (this: S3rverStore, object: S3rverObject) {
+    const path = this.getResourcePath(object.bucket, object.key, 'object');
+    await mkdir(dirname(path), { recursive: true });
+    const temporary = `${path}.${randomBytes(6).toString('hex')}.partial`;
+    const md5 = createHash('md5');
+    let size = 0;
+    const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+    async function* measured(chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        md5.update(chunk);
+        size += chunk.length;
+        yield chunk;
+      }
+    }
+    await pipeline(source, measured, createWriteStream(temporary));
+    await rename(temporary, path);
+    const digest = md5.digest('hex');
+    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    return { size, md5: digest };
+  };
 }
