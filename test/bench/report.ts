@@ -50,6 +50,7 @@ function rows(config: BenchConfig): Row[] {
     { key: 'webhookOffRps', label: '7. manifest GET, notifications on, no subscription', unit: 'req/s', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.off.requestsPerSec },
     { key: 'webhookOnRps', label: '7. manifest GET, webhook subscription (pull events)', unit: 'req/s', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.on.requestsPerSec },
     { key: 'webhookRatio', label: '7. with / without subscription', unit: 'ratio', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.ratio },
+    { key: 'webhookCpuRatio', label: '7. machine CPU per pull, with / without', unit: 'ratio', better: 'lower', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.cpuRatio },
   ];
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { errorMessage, Scope } from './cleanup.js';
+import { type CpuCost, measureCpu } from './cpu-time.js';
 import { redisInstalled, type BenchConfig } from './config.js';
 import { RegistryClient } from './registry-client.js';
 import { freePort, startServer, type ServerProcess } from './server-process.js';
@@ -24,11 +25,16 @@ import { manifestLoad, pushImagesConcurrently, REPO, verifyManifests, warmUp, ty
 
 export interface WebhookFigures {
   /** Notifications on (REDIS_URL set), no subscription. */
-  off: ManifestLoad;
+  off: ManifestLoad & { cpu: CpuCost | null };
   /** The same load with a subscription for every action (each GET is a pull event). */
-  on: ManifestLoad;
+  on: ManifestLoad & { cpu: CpuCost | null };
   /** on / off requests per second; null when either run had errors. */
   ratio: number | null;
+  /**
+   * on / off CPU per pull, for the whole machine: what recording and delivering the
+   * pull events cost in all (null when unmeasured). Steadier than `ratio` on a shared VM.
+   */
+  cpuRatio: number | null;
   /** Pull events the subscriber had received when the "on" run ended (deliveries may lag behind). */
   pullEventsDeliveredDuringRun: number;
   /** Manifest GETs answered 200 during the "on" run: the pull events it caused. */
@@ -190,7 +196,7 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
       await client.close();
     }
 
-    const off = await manifestLoad(target, config, data.images, config.webhookDurationSec);
+    const off = await measureCpu(target.server.pid, () => manifestLoad(target, config, data.images, config.webhookDurationSec));
     log(`7. manifest GET, notifications on, no subscription: ${describeLoad(off)}`);
 
     const api = await adminApi(target.baseUrl, admin);
@@ -221,7 +227,7 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
     }
 
     const before = await subscriberStats(subscriberUrl);
-    const on = await manifestLoad(target, config, data.images, config.webhookDurationSec);
+    const on = await measureCpu(target.server.pid, () => manifestLoad(target, config, data.images, config.webhookDurationSec));
     const after = await subscriberStats(subscriberUrl);
     const delivered = after.pulls - before.pulls;
     log(
@@ -230,10 +236,15 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
     );
     const ratio = on.requestsPerSec !== null && off.requestsPerSec ? round2(on.requestsPerSec / off.requestsPerSec) : null;
     log(`7. with / without subscription: ${ratio === null ? 'FAIL' : `${ratio.toFixed(2)}x`}`);
+    const cpuRatio = off.cpu && on.cpu ? round2(on.cpu.machineMsPer1000 / off.cpu.machineMsPer1000) : null;
+    log(
+      `7. CPU per 1000 pulls, machine (registry): ${describeCpu(off.cpu)} without, ${describeCpu(on.cpu)} with; ` +
+        `with / without: ${cpuRatio === null ? '-' : `${cpuRatio.toFixed(2)}x`}`,
+    );
     return {
       status: 'ok',
       notes,
-      figures: { off, on, ratio, pullEventsDeliveredDuringRun: delivered, pullsDuringRun: on.ok, durationSec: config.webhookDurationSec },
+      figures: { off, on, ratio, cpuRatio, pullEventsDeliveredDuringRun: delivered, pullsDuringRun: on.ok, durationSec: config.webhookDurationSec },
     };
   } catch (err) {
     const error = errorMessage(err);
@@ -243,6 +254,10 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
     await scope?.close();
     log(`7. done in ${((performance.now() - started) / 1000).toFixed(1)}s (servers stopped)`);
   }
+}
+
+function describeCpu(cpu: CpuCost | null): string {
+  return cpu ? `${cpu.machineMsPer1000} ms (${cpu.registryMsPer1000} ms)` : '-';
 }
 
 function describeLoad(load: ManifestLoad): string {
