@@ -45,5 +45,8 @@ export function createLogger(config: Pick<BerthConfig, 'logLevel'>, service: str
     formatters: { level: (label: string) => ({ level: label }) },
     redact: { paths: REDACTED, censor: '[redacted]' },
   };
-  return destination ? pino(options, destination) : pino(options);
+  // Asynchronous writes: lines logged while a write is under way go out together in the
+  // next one (one write per request cost a fifth of a busy registry's time). What is
+  // still buffered is written when the process exits, even on a crash; not on SIGKILL.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: false }));
 }
