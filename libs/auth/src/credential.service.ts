@@ -40,13 +40,14 @@ export class CredentialService {
 
   /** A user (`alice`) or robot (`team+ci`) login; throws UNAUTHORIZED or TOOMANYREQUESTS. */
   async authenticate(username: string, secret: string, address: string | undefined): Promise<UserIdentity | RobotIdentity> {
-    await this.throttle.check(username, address);
+    const { accountFailures } = await this.throttle.check(username, address);
     const identity = username.includes('+') ? await this.checkRobot(username, secret) : await this.checkUser(username, secret);
     if (!identity) {
       await this.throttle.recordFailure(username, address);
       throw new RegistryError('UNAUTHORIZED', 'incorrect username or password');
     }
-    await this.throttle.recordSuccess(username);
+    // Only a count that exists needs clearing: a Basic-authenticated client logs in on every request.
+    if (accountFailures) await this.throttle.recordSuccess(username);
     return identity;
   }
 

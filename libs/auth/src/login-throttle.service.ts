@@ -15,8 +15,11 @@ export class LoginThrottleService {
     private readonly config: BerthConfig,
   ) {}
 
-  /** Throws TOOMANYREQUESTS when the account or the address is over its limit. */
-  async check(account: string, address: string | undefined): Promise<void> {
+  /**
+   * Throws TOOMANYREQUESTS when the account or the address is over its limit; else
+   * says whether the account has failures counting, which a success then clears.
+   */
+  async check(account: string, address: string | undefined): Promise<{ accountFailures: boolean }> {
     const keys = this.keys(account, address);
     const rows: { key: string; failures: number; retry_after: number }[] = await this.dataSource.query(
       `SELECT key, failures, ceil(extract(epoch FROM window_start + make_interval(secs => $2) - now()))::int AS retry_after
@@ -34,6 +37,7 @@ export class LoginThrottleService {
         );
       }
     }
+    return { accountFailures: rows.some((row) => row.key === keys[0].key) };
   }
 
   async recordFailure(account: string, address: string | undefined): Promise<void> {
@@ -49,7 +53,7 @@ export class LoginThrottleService {
 
   /** A successful login clears the account's count (not the address's). */
   async recordSuccess(account: string): Promise<void> {
-    await this.dataSource.query('DELETE FROM login_failures WHERE key = $1', [`account:${account}`]);
+    await this.dataSource.query('DELETE FROM login_failures WHERE key = $1', [this.keys(account, undefined)[0].key]);
   }
 
   private keys(account: string, address: string | undefined): { key: string; limit: number }[] {
