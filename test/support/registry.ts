@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
+import type { INestApplication } from '@nestjs/common';
+import { TestDatabase } from './database.js';
 
 /**
  * Starts the real registry in this process on a random port, with its own fresh
@@ -75,40 +75,7 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** True when Postgres answers; under CI a missing Postgres is a failure, never a skip. */
-export async function postgresAvailable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await client.connect();
-    return true;
-  } catch (err) {
-    if (process.env.CI === 'true') throw err;
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function createDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `berth_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
+export { TEST_DATABASE_URL, postgresAvailable } from './database.js';
 
 export async function startRegistry(options: StartOptions = {}): Promise<TestRegistry> {
   const external = process.env.E2E_REGISTRY_URL;
@@ -119,24 +86,44 @@ export async function startRegistry(options: StartOptions = {}): Promise<TestReg
     rememberCredentials(url, admin);
     return { url, host: u.host, dataDir: '', admin, close: async () => undefined };
   }
+  return startInProcessRegistry(options);
+}
+
+export interface InProcessOptions extends StartOptions {
+  /** Where the registry writes its JSON log lines (default: stdout). */
+  logDestination?: { write(line: string): void };
+}
+
+export interface InProcessRegistry extends TestRegistry {
+  admin: Credentials;
+  app: INestApplication;
+  /** The registry's own database; absent when embedded. */
+  database?: TestDatabase;
+}
+
+/** The real registry (createRegistryApp) in this process, whatever E2E_REGISTRY_URL says. */
+export async function startInProcessRegistry(options: InProcessOptions = {}): Promise<InProcessRegistry> {
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-test-'));
-  const db = options.embedded ? undefined : await createDatabase();
+  const db = options.embedded ? undefined : await TestDatabase.create('berth_test');
   const storageDriver = options.storageDriver ?? (process.env.TEST_STORAGE_DRIVER as StartOptions['storageDriver']) ?? 'filesystem';
   const s3 = storageDriver === 's3' ? await (await import('../../libs/storage/src/s3/testing/s3-test-server.js')).S3TestServer.start() : undefined;
   const { createRegistryApp } = await import('../../apps/registry/src/bootstrap.js');
   const { env: adminVars, admin } = adminEnv(options.env);
   let app: Awaited<ReturnType<typeof createRegistryApp>>;
   try {
-    app = await createRegistryApp({
-      PORT: '0',
-      DATA_DIR: dataDir,
-      STORAGE_DRIVER: storageDriver,
-      ...(s3 ? { ...s3.env(), STORAGE_REDIRECT: 'false' } : {}),
-      LOG_LEVEL: 'warn',
-      ...(db ? { DATABASE_URL: db.url } : {}),
-      ...options.env,
-      ...adminVars,
-    });
+    app = await createRegistryApp(
+      {
+        PORT: '0',
+        DATA_DIR: dataDir,
+        STORAGE_DRIVER: storageDriver,
+        ...(s3 ? { ...s3.env(), STORAGE_REDIRECT: 'false' } : {}),
+        LOG_LEVEL: 'warn',
+        ...(db ? { DATABASE_URL: db.url } : {}),
+        ...options.env,
+        ...adminVars,
+      },
+      { logDestination: options.logDestination },
+    );
     await app.listen(0, '127.0.0.1');
   } catch (err) {
     // A registry that fails to start must not leave its database, directory and store behind.
@@ -153,6 +140,8 @@ export async function startRegistry(options: StartOptions = {}): Promise<TestReg
     host,
     dataDir,
     admin,
+    app,
+    database: db,
     close: async () => {
       await app.close();
       await db?.drop();

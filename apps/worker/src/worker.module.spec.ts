@@ -14,7 +14,7 @@ import { BerthConfig } from '@berth/config';
 import { EventOutbox, verifyWebhookSignature } from '@berth/notifications';
 import { RecordingLogger, TEST_SECRETS_KEY, eventContext, insertWebhook, startNotificationsApp } from '../../../libs/notifications/src/testing/notifications-app.js';
 import { RedisServer, redisServerAvailable } from '../../../libs/notifications/src/testing/redis-server.js';
-import { TestDatabase, postgresAvailable } from '../../../libs/notifications/src/testing/test-database.js';
+import { TestDatabase, postgresAvailable } from '../../../test/support/database.js';
 import { WebhookSubscriber } from '../../../libs/notifications/src/testing/webhook-subscriber.js';
 import { WorkerModule } from './worker.module.js';
 
@@ -62,7 +62,7 @@ describe.skipIf(!available)('worker process delivering for a registry without wo
 
   beforeAll(async () => {
     redis = await RedisServer.start();
-    database = await TestDatabase.create();
+    database = await TestDatabase.create('berth_notify');
     dataDir = await mkdtemp(join(tmpdir(), 'berth-worker-'));
     subscriber = await WebhookSubscriber.start();
   });

@@ -20,7 +20,7 @@ import { SecretBox } from './secret-box.js';
 import { TargetPolicy } from './target-policy.js';
 import { RecordingLogger, type WebhookSpec, eventContext, insertWebhook, startNotificationsApp } from './testing/notifications-app.js';
 import { RedisServer, redisServerAvailable } from './testing/redis-server.js';
-import { TestDatabase, postgresAvailable } from './testing/test-database.js';
+import { TestDatabase, postgresAvailable } from '../../../test/support/database.js';
 import { WebhookSubscriber } from './testing/webhook-subscriber.js';
 
 const available = (await postgresAvailable()) && (await redisServerAvailable());
@@ -63,7 +63,7 @@ class Fixture {
   ) {}
 
   static async create(redis: RedisServer): Promise<Fixture> {
-    return new Fixture(await TestDatabase.create(), await mkdtemp(join(tmpdir(), 'berth-notify-')), await WebhookSubscriber.start(), redis);
+    return new Fixture(await TestDatabase.create('berth_notify'), await mkdtemp(join(tmpdir(), 'berth-notify-')), await WebhookSubscriber.start(), redis);
   }
 
   async start(settings: { redis?: boolean; allowPrivateTargets?: boolean; options?: NotificationsOptions } = {}): Promise<INestApplicationContext> {

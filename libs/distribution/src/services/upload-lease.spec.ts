@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { dataSourceOptions } from '@berth/database';
-import { TestDatabase, postgresAvailable } from '../../../notifications/src/testing/test-database.js';
+import { TestDatabase, postgresAvailable } from '../../../../test/support/database.js';
 import { UploadLease } from './upload-lease.js';
 
 const available = await postgresAvailable();
@@ -13,7 +13,7 @@ describe.skipIf(!available)('UploadLease (on PostgreSQL)', () => {
   let dataSource: DataSource;
 
   beforeAll(async () => {
-    db = await TestDatabase.create();
+    db = await TestDatabase.create('berth_lease');
     dataSource = new DataSource(dataSourceOptions({ url: db.url, poolSize: 4 }));
     await dataSource.initialize();
     await dataSource.runMigrations();

@@ -7,7 +7,7 @@ import { NotificationsModule } from '../notifications.module.js';
 import type { NotificationsOptions } from '../notifications-options.js';
 import type { EventContext } from '../registry-event.js';
 import { SecretBox } from '../secret-box.js';
-import type { TestDatabase } from './test-database.js';
+import type { TestDatabase } from '../../../../test/support/database.js';
 
 /** The key every test app shares, so that secrets sealed by one app open in the next. */
 export const TEST_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
