@@ -3,14 +3,8 @@
  * on a fresh Postgres database this suite can also query, with its JSON log lines
  * captured in memory instead of written to stdout.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { RegistryClient } from '../support/http.js';
-import { type Credentials, TEST_DATABASE_URL, adminEnv, rememberCredentials } from '../support/registry.js';
+import { type Credentials, startInProcessRegistry } from '../support/registry.js';
 
 export interface ObservedRegistry {
   url: string;
@@ -26,43 +20,21 @@ export interface ObservedRegistry {
 }
 
 export async function startObservedRegistry(env: Record<string, string> = {}): Promise<ObservedRegistry> {
-  const name = `berth_obs_${randomBytes(6).toString('hex')}`;
-  const server = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await server.connect();
-  await server.query(`CREATE DATABASE ${name}`);
-  await server.end();
-  const dbUrl = new URL(TEST_DATABASE_URL);
-  dbUrl.pathname = `/${name}`;
-  const dataDir = await mkdtemp(join(tmpdir(), 'berth-obs-'));
   const lines: string[] = [];
-  const { env: adminVars, admin } = adminEnv();
-  const { createRegistryApp } = await import('../../apps/registry/src/bootstrap.js');
-  const app = await createRegistryApp(
-    { PORT: '0', DATA_DIR: dataDir, STORAGE_DRIVER: 'filesystem', LOG_LEVEL: 'log', DATABASE_URL: dbUrl.toString(), ...env, ...adminVars },
-    { logDestination: { write: (line: string) => void lines.push(line) } },
-  );
-  await app.listen(0, '127.0.0.1');
-  const { port } = app.getHttpServer().address() as AddressInfo;
-  const url = `http://127.0.0.1:${port}`;
-  rememberCredentials(url, admin);
-  const db = new pg.Client({ connectionString: dbUrl.toString() });
-  await db.connect();
+  const registry = await startInProcessRegistry({
+    storageDriver: 'filesystem',
+    env: { LOG_LEVEL: 'log', ...env },
+    logDestination: { write: (line: string) => void lines.push(line) },
+  });
+  const database = registry.database!;
   return {
-    url,
-    admin,
-    client: new RegistryClient(url, admin),
+    url: registry.url,
+    admin: registry.admin,
+    client: new RegistryClient(registry.url, registry.admin),
     lines,
     entries: () => lines.map((line) => JSON.parse(line)),
-    sql: async (query, params) => (await db.query(query, params)).rows,
-    close: async () => {
-      await db.end();
-      await app.close();
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-      await rm(dataDir, { recursive: true, force: true });
-    },
+    sql: (query, params) => database.query(query, params),
+    close: registry.close,
   };
 }
 
