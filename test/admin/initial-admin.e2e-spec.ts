@@ -1,39 +1,29 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditService, PasswordHasher } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
 import { openDatabase } from '@berth/database';
 import { UserService } from '../../libs/auth/src/accounts/index.js';
-import { TEST_DATABASE_URL } from '../support/registry.js';
+import { TestDatabase } from '../support/database.js';
 import { adminSuiteAvailable } from './support.js';
 
 const available = await adminSuiteAvailable('admin/initial-admin');
 
 /** UserService.ensureInitialAdmin on its own database: what start-up does before anyone can log in. */
 describe.skipIf(!available)('the first administrator', () => {
-  const name = `berth_first_${randomBytes(6).toString('hex')}`;
+  let database: TestDatabase;
   let dataSource: DataSource;
   let users: UserService;
   const hasher = new PasswordHasher();
 
   beforeAll(async () => {
-    const server = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await server.connect();
-    await server.query(`CREATE DATABASE ${name}`);
-    await server.end();
-    const url = new URL(TEST_DATABASE_URL);
-    url.pathname = `/${name}`;
-    dataSource = await openDatabase(new BerthConfig({ DATABASE_URL: url.toString() }));
+    database = await TestDatabase.create('berth_first');
+    dataSource = await openDatabase(new BerthConfig({ DATABASE_URL: database.url }));
     users = new UserService(dataSource, hasher, new AuditService(dataSource));
   });
   afterAll(async () => {
     await dataSource?.destroy();
-    const server = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await server.connect();
-    await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await server.end();
+    await database?.drop();
   });
 
   it('is created once, with a random password printed once when none is configured', async () => {

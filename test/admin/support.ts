@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { expect } from 'vitest';
 import { RegistryClient } from '../support/http.js';
-import { type Credentials, TEST_DATABASE_URL, postgresAvailable } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
+import type { Credentials } from '../support/registry.js';
 
 export interface AdminRegistry {
   url: string;
@@ -35,22 +36,15 @@ export async function adminSuiteAvailable(suite: string): Promise<boolean> {
  * composes the same application around it (AppModule + AdminModule, same middleware).
  */
 export async function startAdminRegistry(): Promise<AdminRegistry> {
-  const [{ default: pg }, admin, { AppModule }, { BerthConfig }] = await Promise.all([
-    import('pg'),
+  const [admin, { AppModule }, { BerthConfig }] = await Promise.all([
     import('@berth/admin'),
     import('../../apps/registry/src/app.module.js'),
     import('@berth/config'),
   ]);
-  const name = `berth_admin_${randomBytes(6).toString('hex')}`;
-  const server = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await server.connect();
-  await server.query(`CREATE DATABASE ${name}`);
-  await server.end();
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
+  const database = await TestDatabase.create('berth_admin');
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-admin-'));
   const env = {
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'inmemory',
     LOG_LEVEL: 'warn',
@@ -61,19 +55,13 @@ export async function startAdminRegistry(): Promise<AdminRegistry> {
   const app = wired ? await (await import('../../apps/registry/src/bootstrap.js')).createRegistryApp(env) : await composeApp(env);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
   return {
     url: `http://127.0.0.1:${port}`,
     admin: ADMIN,
-    sql: async (query, params) => (await db.query(query, params)).rows,
+    sql: (query, params) => database.query(query, params),
     close: async () => {
-      await db.end();
       await app.close();
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

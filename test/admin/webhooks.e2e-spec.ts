@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_DATABASE_URL } from '../support/registry.js';
+import { TestDatabase } from '../support/database.js';
 import {
   ADMIN,
   type AdminRegistry,
@@ -615,7 +615,6 @@ async function appHasNotifications(config?: unknown): Promise<boolean> {
 /** The registry application with the webhook API; `queue` replaces the DeliveryQueue. */
 async function composeWebhookRegistry(queue?: RecordingQueue): Promise<AdminRegistry> {
   const [
-    { default: pg },
     { Test },
     { default: express },
     { BerthConfig },
@@ -626,7 +625,6 @@ async function composeWebhookRegistry(queue?: RecordingQueue): Promise<AdminRegi
     { WebhookAdminModule },
     { DeliveryQueue, NotificationsModule },
   ] = await Promise.all([
-    import('pg'),
     import('@nestjs/testing'),
     import('express'),
     import('@berth/config'),
@@ -637,16 +635,10 @@ async function composeWebhookRegistry(queue?: RecordingQueue): Promise<AdminRegi
     import('../../libs/admin/src/webhook-admin.module.js'),
     import('@berth/notifications'),
   ]);
-  const name = `berth_hooks_${randomBytes(6).toString('hex')}`;
-  const server = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await server.connect();
-  await server.query(`CREATE DATABASE ${name}`);
-  await server.end();
-  const url = new URL(TEST_DATABASE_URL);
-  url.pathname = `/${name}`;
+  const database = await TestDatabase.create('berth_hooks');
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-hooks-'));
   const config = new BerthConfig({
-    DATABASE_URL: url.toString(),
+    DATABASE_URL: database.url,
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'inmemory',
     LOG_LEVEL: 'warn',
@@ -669,19 +661,13 @@ async function composeWebhookRegistry(queue?: RecordingQueue): Promise<AdminRegi
   await app.get(accounts.UserService).ensureInitialAdmin(config.admin.username, config.admin.password, () => undefined);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
-  const db = new pg.Client({ connectionString: url.toString() });
-  await db.connect();
   return {
     url: `http://127.0.0.1:${port}`,
     admin: ADMIN,
-    sql: async (query, params) => (await db.query(query, params)).rows,
+    sql: (query, params) => database.query(query, params),
     close: async () => {
-      await db.end();
       await app.close();
-      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
+      await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
