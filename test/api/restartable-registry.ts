@@ -4,13 +4,12 @@
  * startRegistry() cannot do this: every call creates a fresh database and directory.
  * Only usable in-process (never with E2E_REGISTRY_URL).
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
-import { TEST_DATABASE_URL, adminEnv, rememberCredentials, type Credentials } from '../support/registry.js';
+import { TestDatabase } from '../support/database.js';
+import { adminEnv, rememberCredentials, type Credentials } from '../support/registry.js';
 
 interface App {
   listen(port: number, host: string): Promise<unknown>;
@@ -29,22 +28,9 @@ export interface RestartableRegistry {
   close(): Promise<void>;
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
-}
-
 export async function startRestartableRegistry(options: { env?: Record<string, string> } = {}): Promise<RestartableRegistry> {
   if (process.env.E2E_REGISTRY_URL) throw new Error('startRestartableRegistry needs the in-process registry');
-  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
-  await adminQuery(`CREATE DATABASE ${dbName}`);
-  const dbUrl = new URL(TEST_DATABASE_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const database = await TestDatabase.create('berth_test');
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-restart-'));
   const { env: adminVars, admin } = adminEnv(options.env);
   const env = {
@@ -52,7 +38,7 @@ export async function startRestartableRegistry(options: { env?: Record<string, s
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'filesystem',
     LOG_LEVEL: 'warn',
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: database.url,
     ...options.env,
     ...adminVars,
   };
@@ -85,7 +71,7 @@ export async function startRestartableRegistry(options: { env?: Record<string, s
     },
     close: async () => {
       await app?.close();
-      await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };

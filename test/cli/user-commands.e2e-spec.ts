@@ -4,10 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, expectStatus } from '../admin/support.js';
-import { TEST_DATABASE_URL, postgresAvailable } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
 
 const available = await postgresAvailable();
 if (!available) console.warn('[cli users] SKIPPED: Postgres is not reachable at TEST_DATABASE_URL');
@@ -19,24 +18,16 @@ interface Run {
 }
 
 describe.skipIf(!available)('CLI: user create and user reset-password', () => {
-  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
-  const dbUrl = new URL(TEST_DATABASE_URL);
-  dbUrl.pathname = `/${dbName}`;
+  let database: TestDatabase;
   let dataDir: string;
   let app: { close(): Promise<void>; getHttpServer(): { address(): AddressInfo | string | null } } | undefined;
   let url: string;
-
-  async function server(sql: string) {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  }
 
   /** Runs the CLI from source, as `npm run cli` runs it from the build. */
   function cli(args: string[], stdin?: string): Promise<Run> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'apps/cli/src/main.ts', ...args], {
-        env: { ...process.env, DATABASE_URL: dbUrl.toString(), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+        env: { ...process.env, DATABASE_URL: database.url, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
         stdio: ['pipe', 'pipe', 'pipe'],
       });
       let stdout = '';
@@ -52,11 +43,11 @@ describe.skipIf(!available)('CLI: user create and user reset-password', () => {
   const printedPassword = (run: Run) => /^password: (\S+)$/m.exec(run.stdout)?.[1];
 
   beforeAll(async () => {
-    await server(`CREATE DATABASE ${dbName}`);
+    database = await TestDatabase.create('berth_test');
     dataDir = await mkdtemp(join(tmpdir(), 'berth-cli-'));
     const { createRegistryApp } = await import('../../apps/registry/src/bootstrap.js');
     const started = await createRegistryApp({
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       ADMIN_PASSWORD: `admin-${randomBytes(8).toString('hex')}`,
@@ -67,7 +58,7 @@ describe.skipIf(!available)('CLI: user create and user reset-password', () => {
   });
   afterAll(async () => {
     await app?.close();
-    await server(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -100,10 +91,8 @@ describe.skipIf(!available)('CLI: user create and user reset-password', () => {
     const fromStdin = await cli(['user', 'reset-password', 'dev', '--password-stdin'], 'another-long-secret');
     expect(fromStdin.code, fromStdin.stderr).toBe(0);
     await Api.login(url, { username: 'dev', password: 'another-long-secret' });
-    const db = new pg.Client({ connectionString: dbUrl.toString() });
-    await db.connect();
-    const audit = await db.query(`SELECT actor, action FROM audit_log WHERE target = 'user:dev' ORDER BY id`).finally(() => db.end());
-    expect(audit.rows).toEqual([
+    const audit = await database.query(`SELECT actor, action FROM audit_log WHERE target = 'user:dev' ORDER BY id`);
+    expect(audit).toEqual([
       { actor: 'cli', action: 'user.create' },
       { actor: 'cli', action: 'user.password.set' },
       { actor: 'cli', action: 'user.password.set' },

@@ -10,9 +10,8 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { TEST_DATABASE_URL, postgresAvailable } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
 
 const ROOT = process.cwd();
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -324,19 +323,13 @@ describe('docker-compose.scale.yml (the scale-out reference) and deploy/nginx.co
 const available = await postgresAvailable();
 
 describe.skipIf(!available)("the image's start command and health check, outside a container", () => {
-  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
+  let database: TestDatabase | undefined;
   let child: ChildProcess | undefined;
   let dataDir: string | undefined;
 
-  async function server(sql: string) {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  }
-
   afterAll(async () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
-    await server(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -357,15 +350,13 @@ describe.skipIf(!available)("the image's start command and health check, outside
   }
 
   it('starts, passes the health check, fails it on a port nobody serves, and stops on SIGTERM with 0', async () => {
-    await server(`CREATE DATABASE ${dbName}`);
+    database = await TestDatabase.create('berth_test');
     dataDir = await mkdtemp(join(tmpdir(), 'berth-image-'));
     const probe = net.createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const port = (probe.address() as AddressInfo).port;
     await new Promise((resolve) => probe.close(resolve));
-    const db = new URL(TEST_DATABASE_URL);
-    db.pathname = `/${dbName}`;
-    const env = { ...process.env, PORT: String(port), DATABASE_URL: db.toString(), DATA_DIR: dataDir, ADMIN_PASSWORD: 'image-check-password' };
+    const env = { ...process.env, PORT: String(port), DATABASE_URL: database.url, DATA_DIR: dataDir, ADMIN_PASSWORD: 'image-check-password' };
 
     const cmd = execForm(instructions.filter((i) => i.keyword === 'CMD').at(-1)!.args);
     let output = '';

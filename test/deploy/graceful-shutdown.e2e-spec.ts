@@ -6,10 +6,10 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient, randomBlob, sha256, withQuery } from '../support/http.js';
-import { TEST_DATABASE_URL, basicAuth, postgresAvailable } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
+import { basicAuth } from '../support/registry.js';
 
 const available = await postgresAvailable();
 if (!available) console.warn('[graceful shutdown] SKIPPED: Postgres is not reachable at TEST_DATABASE_URL');
@@ -55,18 +55,10 @@ function slowPut(url: string, body: Buffer): { sendRest(): void; response: Promi
 }
 
 describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a process)', () => {
-  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
-  const dbUrl = new URL(TEST_DATABASE_URL);
-  dbUrl.pathname = `/${dbName}`;
+  let database: TestDatabase;
   let dataDir: string;
   let child: ChildProcess | undefined;
   let output = '';
-
-  async function server(sql: string) {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  }
 
   /** Starts the registry from source and waits until it answers. */
   async function start(port: number, env: Record<string, string> = {}): Promise<{ process: ChildProcess; exited: Promise<number | null> }> {
@@ -75,7 +67,7 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
         ...process.env,
         PORT: String(port),
         HOST: '127.0.0.1',
-        DATABASE_URL: dbUrl.toString(),
+        DATABASE_URL: database.url,
         DATA_DIR: dataDir,
         ADMIN_USERNAME: ADMIN.username,
         ADMIN_PASSWORD: ADMIN.password,
@@ -97,7 +89,7 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
   }
 
   beforeAll(async () => {
-    await server(`CREATE DATABASE ${dbName}`);
+    database = await TestDatabase.create('berth_test');
     dataDir = await mkdtemp(join(tmpdir(), 'berth-shutdown-'));
   });
   afterEach(() => {
@@ -105,7 +97,7 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
     output = '';
   });
   afterAll(async () => {
-    await server(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 

@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { Api } from '../admin/support.js';
-import { TEST_DATABASE_URL, postgresAvailable, rememberCredentials, type Credentials } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
+import { rememberCredentials, type Credentials } from '../support/registry.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REGISTRY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'registry', 'src', 'main.js');
@@ -467,16 +467,6 @@ export interface RegistryProcessOptions {
   env?: Record<string, string>;
 }
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /** The separate worker process (see RegistryProcess.startWorker). */
 export interface WorkerProcess {
   readonly running: boolean;
@@ -501,26 +491,26 @@ export class RegistryProcess {
   private constructor(
     readonly port: number,
     readonly dataDir: string,
-    private readonly dbName: string,
-    readonly databaseUrl: string,
+    private readonly database: TestDatabase,
     private readonly env: Record<string, string>,
   ) {
     this.admin = { username: env.ADMIN_USERNAME, password: env.ADMIN_PASSWORD };
   }
 
+  get databaseUrl(): string {
+    return this.database.url;
+  }
+
   static async start(options: RegistryProcessOptions = {}): Promise<RegistryProcess> {
     if (!existsSync(REGISTRY_MAIN)) throw new Error(`${REGISTRY_MAIN} is missing: run npm run build (ensureBuilt())`);
-    const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
-    await adminQuery(`CREATE DATABASE ${dbName}`);
-    const dbUrl = new URL(TEST_DATABASE_URL);
-    dbUrl.pathname = `/${dbName}`;
+    const database = await TestDatabase.create('berth_test');
     const dataDir = await mkdtemp(join(tmpdir(), 'berth-e2e-notify-'));
     const port = await freePort();
     const env: Record<string, string> = {
       PORT: String(port),
       HOST: '127.0.0.1',
       DATA_DIR: dataDir,
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       STORAGE_DRIVER: 'filesystem',
       LOG_LEVEL: 'warn',
       ADMIN_USERNAME: 'admin',
@@ -530,7 +520,7 @@ export class RegistryProcess {
       ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
       ...options.env,
     };
-    const registry = new RegistryProcess(port, dataDir, dbName, dbUrl.toString(), env);
+    const registry = new RegistryProcess(port, dataDir, database, env);
     try {
       await registry.start();
     } catch (err) {
@@ -636,19 +626,13 @@ export class RegistryProcess {
 
   async close(): Promise<void> {
     await this.child?.kill('SIGKILL');
-    await adminQuery(`DROP DATABASE IF EXISTS ${this.dbName} WITH (FORCE)`).catch(() => undefined);
+    await this.database.drop().catch(() => undefined);
     await rm(this.dataDir, { recursive: true, force: true });
   }
 
   /** Runs SQL on the registry's database (diagnostics only: tests assert through the API). */
-  async sql<T = any>(query: string, params: unknown[] = []): Promise<T[]> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
-    await client.connect();
-    try {
-      return (await client.query(query, params)).rows;
-    } finally {
-      await client.end();
-    }
+  sql<T = any>(query: string, params: unknown[] = []): Promise<T[]> {
+    return this.database.query<T>(query, params);
   }
 }
 

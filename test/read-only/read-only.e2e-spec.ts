@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Api, expectApiError, expectStatus, newPassword } from '../admin/support.js';
 import { RegistryClient, buildImage, expectError, randomBlob, sha256 } from '../support/http.js';
-import { TEST_DATABASE_URL, TEST_ADMIN_PASSWORD, postgresAvailable } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
+import { TEST_ADMIN_PASSWORD } from '../support/registry.js';
 
 const available = await postgresAvailable();
 if (!available) console.warn('[read-only] SKIPPED: Postgres is not reachable at TEST_DATABASE_URL');
@@ -16,7 +16,7 @@ const ADMIN = { username: 'admin', password: TEST_ADMIN_PASSWORD };
 const MESSAGE = 'the registry is in read-only mode';
 
 describe.skipIf(!available)('read-only mode (READ_ONLY=true)', () => {
-  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
+  let database: TestDatabase;
   let dataDir: string;
   let app: { close(): Promise<void>; getHttpServer(): { address(): AddressInfo | string | null } } | undefined;
   let url: string;
@@ -25,20 +25,12 @@ describe.skipIf(!available)('read-only mode (READ_ONLY=true)', () => {
   const image = buildImage();
   const blob = randomBlob(2048);
 
-  async function server(sql: string) {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  }
-
   /** The registry on this suite's database and data directory, writable or not. */
   async function boot(readOnly: boolean) {
     await app?.close();
     const { createRegistryApp } = await import('../../apps/registry/src/bootstrap.js');
-    const db = new URL(TEST_DATABASE_URL);
-    db.pathname = `/${dbName}`;
     const started = await createRegistryApp({
-      DATABASE_URL: db.toString(),
+      DATABASE_URL: database.url,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       ADMIN_USERNAME: ADMIN.username,
@@ -53,7 +45,7 @@ describe.skipIf(!available)('read-only mode (READ_ONLY=true)', () => {
   }
 
   beforeAll(async () => {
-    await server(`CREATE DATABASE ${dbName}`);
+    database = await TestDatabase.create('berth_test');
     dataDir = await mkdtemp(join(tmpdir(), 'berth-read-only-'));
     await boot(false);
     await v2.pushImage('admin/app', 'v1', image);
@@ -63,7 +55,7 @@ describe.skipIf(!available)('read-only mode (READ_ONLY=true)', () => {
   });
   afterAll(async () => {
     await app?.close();
-    await server(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 

@@ -14,7 +14,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisServer, redisServerAvailable } from '../../libs/notifications/src/testing/redis-server.js';
 import { WebhookSubscriber } from '../../libs/notifications/src/testing/webhook-subscriber.js';
@@ -22,7 +21,8 @@ import { S3TestServer } from '../../libs/storage/src/s3/testing/s3-test-server.j
 import { createPodmanStore, explain, hasCommand, run, writeContainersConfig, type CommandResult } from '../clients/tools.js';
 import { MediaTypes, RegistryClient, type Res, buildImage, randomBlob, sha256, withQuery } from '../support/http.js';
 import { buildOciLayout, type BuiltImage } from '../support/images.js';
-import { TEST_DATABASE_URL, basicAuth, postgresAvailable } from '../support/registry.js';
+import { TestDatabase, postgresAvailable } from '../support/database.js';
+import { basicAuth } from '../support/registry.js';
 import { SourceProcess, freePort } from './source-process.js';
 
 const available = (await postgresAvailable()) && (await redisServerAvailable());
@@ -49,7 +49,7 @@ interface Event {
 }
 
 describe.skipIf(!available)('two registry replicas and workers over shared Postgres, S3 and Redis', () => {
-  const dbName = `berth_test_${randomBytes(6).toString('hex')}`;
+  let database: TestDatabase;
   const processes: SourceProcess[] = [];
   const dataDirs: string[] = [];
   let redis: RedisServer;
@@ -60,20 +60,6 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
   let b: RegistryClient;
   let hostA: string;
   let hostB: string;
-
-  async function admin(sql: string): Promise<void> {
-    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  }
-
-  async function query<T>(sql: string): Promise<T[]> {
-    const url = new URL(TEST_DATABASE_URL);
-    url.pathname = `/${dbName}`;
-    const c = new pg.Client({ connectionString: url.toString() });
-    await c.connect();
-    return (await c.query(sql).finally(() => c.end())).rows;
-  }
 
   /** Each process gets a DATA_DIR of its own: nothing may depend on a shared disk. */
   async function ownEnv(): Promise<Record<string, string>> {
@@ -129,13 +115,11 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
   }
 
   beforeAll(async () => {
-    await admin(`CREATE DATABASE ${dbName}`);
+    database = await TestDatabase.create('berth_test');
     [redis, s3, subscriber] = await Promise.all([RedisServer.start(), S3TestServer.start(), WebhookSubscriber.start()]);
-    const dbUrl = new URL(TEST_DATABASE_URL);
-    dbUrl.pathname = `/${dbName}`;
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     shared = {
-      DATABASE_URL: dbUrl.toString(),
+      DATABASE_URL: database.url,
       REDIS_URL: redis.url,
       ...s3.env('replicas'),
       // Presigned URLs name the store as localhost: clients drop registry credentials on the way there.
@@ -168,7 +152,7 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
   afterAll(async () => {
     await Promise.all(processes.map((p) => p.stop()));
     await Promise.all([redis?.stop(), s3?.stop(), subscriber?.close()]);
-    await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    await database?.drop();
     await Promise.all(dataDirs.map((dir) => rm(dir, { recursive: true, force: true })));
   });
 
@@ -333,7 +317,7 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
   });
 
   it('scheduled garbage collection runs once per occurrence, in one worker at a time', async () => {
-    const rows = await query<{ started_at: Date; finished_at: Date | null }>(
+    const rows = await database.query<{ started_at: Date; finished_at: Date | null }>(
       `SELECT started_at, finished_at FROM gc_runs WHERE trigger = 'schedule' ORDER BY started_at`,
     );
     expect(rows.length, logs()).toBeGreaterThan(2);

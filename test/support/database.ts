@@ -40,36 +40,30 @@ export function databaseUrl(name: string): string {
   return url.toString();
 }
 
-/** A fresh, empty Postgres database named `<prefix>_<random>`, dropped by drop(). */
+/** A fresh, empty Postgres database named `<prefix>_<random>`, with one connection for query(); drop() ends both. */
 export class TestDatabase {
-  private client?: Promise<pg.Client>;
-
   private constructor(
     readonly name: string,
     readonly url: string,
+    private readonly client: pg.Client,
   ) {}
 
   static async create(prefix = 'berth_test'): Promise<TestDatabase> {
     const name = `${prefix}_${randomBytes(6).toString('hex')}`;
     await serverQuery(`CREATE DATABASE ${name}`);
-    return new TestDatabase(name, databaseUrl(name));
+    const url = databaseUrl(name);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    return new TestDatabase(name, url, client);
   }
 
-  /** Runs SQL on this database, over one connection opened on first use. */
   async query<T = any>(sql: string, params: unknown[] = []): Promise<T[]> {
-    this.client ??= (async () => {
-      const client = new pg.Client({ connectionString: this.url });
-      await client.connect();
-      return client;
-    })();
-    return (await (await this.client).query(sql, params)).rows as T[];
+    return (await this.client.query(sql, params)).rows as T[];
   }
 
   /** Closes query()'s connection and drops the database, whoever else is still connected. */
   async drop(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    await client?.then((c) => c.end()).catch(() => undefined);
+    await this.client.end().catch(() => undefined);
     await serverQuery(`DROP DATABASE IF EXISTS ${this.name} WITH (FORCE)`);
   }
 }

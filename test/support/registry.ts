@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { TestDatabase } from './database.js';
 
+// Also here for the suites that import them with the registry helpers.
+export { TEST_DATABASE_URL, postgresAvailable } from './database.js';
+
 /**
  * Starts the real registry in this process on a random port, with its own fresh
  * database (a new Postgres database, or the embedded one) and its own storage root.
@@ -74,8 +77,6 @@ export interface StartOptions {
   storageDriver?: 'filesystem' | 'inmemory' | 's3';
   env?: Record<string, string>;
 }
-
-export { TEST_DATABASE_URL, postgresAvailable } from './database.js';
 
 export async function startRegistry(options: StartOptions = {}): Promise<TestRegistry> {
   const external = process.env.E2E_REGISTRY_URL;
