@@ -23,7 +23,7 @@ export async function postgresAvailable(): Promise<boolean> {
 }
 
 /** Runs one statement on the database of TEST_DATABASE_URL itself (CREATE / DROP DATABASE). */
-export async function serverQuery(sql: string): Promise<void> {
+async function serverQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
   await client.connect();
   try {
@@ -34,7 +34,7 @@ export async function serverQuery(sql: string): Promise<void> {
 }
 
 /** TEST_DATABASE_URL with another database name. */
-export function databaseUrl(name: string): string {
+function databaseUrl(name: string): string {
   const url = new URL(TEST_DATABASE_URL);
   url.pathname = `/${name}`;
   return url.toString();
