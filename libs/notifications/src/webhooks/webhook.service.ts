@@ -2,7 +2,6 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type ChangeContext, type Page, type PageRequest, actorName, fieldError, pageOffset } from '@berth/auth';
-import type { EventAction } from '../registry-event.js';
 import { SecretBox } from '../secret-box.js';
 import { TargetNotAllowedError, TargetPolicy } from '../target-policy.js';
 import { MASKED_HEADER_VALUE, type WebhookHeaders, maskHeaders, openWebhookHeaders, sealWebhookHeaders } from './webhook-headers.js';
@@ -18,21 +17,11 @@ import {
   withDefaults,
 } from './webhook-settings.js';
 
-/** A subscription as the API shows it: never its secret, and its headers' names only. */
-export interface WebhookView {
+/** A subscription as the API shows it: never its secret, and `headers` with masked values. */
+export interface WebhookView extends WebhookSettings {
   id: string;
   /** null for a global subscription. */
   namespace: string | null;
-  name: string;
-  url: string;
-  /** Header names, each with the masked value. */
-  headers: WebhookHeaders;
-  actions: EventAction[] | null;
-  ignoredMediaTypes: string[];
-  repositoryPattern: string | null;
-  enabled: boolean;
-  timeoutMs: number;
-  maxAttempts: number;
   createdBy: string;
   createdAt: Date;
   updatedAt: Date;
