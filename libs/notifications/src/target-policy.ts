@@ -6,10 +6,10 @@ import { TargetNotAllowedError } from './target-not-allowed.error.js';
 
 export { TargetNotAllowedError };
 
-/** Resolves a host name to every address it has, as the HTTP client would. */
-export type HostResolver = (host: string) => Promise<string[]>;
+/** Resolves a host name to every address it has, as the HTTP client would (`hints`: getaddrinfo's, e.g. ADDRCONFIG). */
+export type HostResolver = (host: string, hints?: number) => Promise<string[]>;
 
-const resolveAll: HostResolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+const resolveAll: HostResolver = async (host, hints) => (await lookup(host, { all: true, verbatim: true, hints })).map((a) => a.address);
 
 /**
  * Where webhooks may be sent. A registry inside a network must not become a way to
@@ -51,7 +51,7 @@ export class TargetPolicy {
    * as they are: they are network errors, worth a retry.
    */
   readonly lookup: LookupFunction = (hostname, options, callback) => {
-    this.resolve(hostname).then(
+    this.resolve(hostname, options.hints).then(
       (addresses) => {
         const found: LookupAddress[] = addresses.map((address) => ({ address, family: isIPv6(address) ? 6 : 4 }));
         if (!this.allowPrivateTargets) {

@@ -7,7 +7,7 @@ export const createNamespaceBody = z.strictObject({ name: accountName, visibilit
 
 export const updateNamespaceBody = z.strictObject({ visibility });
 
-/** Bytes, up to 8 EiB (a bigint); null removes the quota. */
+/** Bytes, up to 2^53 − 1 (about 8 PiB); null removes the quota. */
 export const setQuotaBody = z.strictObject({ quotaBytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable() });
 
 export const listNamespacesQuery = pageQuery.extend({ q: searchText });

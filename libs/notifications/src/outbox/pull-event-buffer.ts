@@ -19,10 +19,12 @@ const MAX_WAITING_EVENTS = 10_000;
  * registry serves thousands of pulls a second.
  *
  * The trade-off, accepted for pulls only: a process that dies loses the pull events
- * of its last flush window (at most 250 ms), and a failed write (database down) is
- * logged and its events dropped. Pushes and deletes are written in the transaction
- * of the change itself. Once written, a pull delivery is as safe as any other: if
- * Redis does not take its job, the sweeper queues it later.
+ * not yet written (its last flush window, more while the database is slow), a failed
+ * write (database down) is logged and its events dropped, and beyond 10,000 waiting
+ * events new ones are dropped and counted in the log. Pushes and deletes are written
+ * in the transaction of the change itself. Once written, a pull delivery is as safe
+ * as any other: if Redis does not take its job, the sweeper queues it later; the
+ * queueing is not waited for, so a slow Redis never holds up the next write.
  *
  * Without an enabled subscription that takes pulls, a flush writes nothing.
  */
@@ -31,6 +33,8 @@ export class PullEventBuffer {
   private readonly logger = new Logger('Notifications');
   private events: RegistryEvent[] = [];
   private waiting = 0;
+  /** Events refused since the last flush because too many were waiting. */
+  private dropped = 0;
   private timer?: NodeJS.Timeout;
   private writes: Promise<void> = Promise.resolve();
   private closed = false;
@@ -42,8 +46,9 @@ export class PullEventBuffer {
   ) {}
 
   push(event: RegistryEvent): void {
-    if (this.closed || this.waiting + this.events.length >= MAX_WAITING_EVENTS) return;
-    this.events.push(event);
+    if (this.closed) return;
+    if (this.waiting + this.events.length >= MAX_WAITING_EVENTS) this.dropped++;
+    else this.events.push(event);
     if (this.events.length >= FLUSH_AT_EVENTS) void this.flush();
     else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), FLUSH_AFTER_MS);
@@ -57,6 +62,10 @@ export class PullEventBuffer {
     this.timer = undefined;
     const batch = this.events;
     this.events = [];
+    if (this.dropped) {
+      this.logger.warn(`dropped ${this.dropped} pull events: ${MAX_WAITING_EVENTS} were waiting for the database`);
+      this.dropped = 0;
+    }
     if (batch.length) {
       this.waiting += batch.length;
       this.writes = this.writes.then(() => this.write(batch)).finally(() => (this.waiting -= batch.length));
@@ -80,10 +89,8 @@ export class PullEventBuffer {
     }
     // While Redis is away the deliveries wait in Postgres for the sweeper.
     if (!this.queue.ready) return;
-    try {
-      await this.queue.add(jobs);
-    } catch (err) {
+    this.queue.add(jobs).catch((err: Error) => {
       this.logger.warn(`could not queue ${jobs.length} pull deliveries (${err.message}): the sweeper queues them once Redis answers`);
-    }
+    });
   }
 }

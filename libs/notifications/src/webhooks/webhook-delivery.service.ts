@@ -119,11 +119,11 @@ export class WebhookDeliveryService {
    * subscriber may have lost what it received). A pending delivery is already on its way: 409.
    */
   async redeliver(scope: WebhookScope, webhookId: string, deliveryId: string, ctx: ChangeContext): Promise<DeliveryView> {
-    await this.find(this.dataSource.manager, (await requireWebhook(this.dataSource.manager, scope, webhookId)).id, deliveryId);
-    this.requireQueue();
     const delivery = await this.dataSource.transaction(async (manager) => {
       const { id } = await requireWebhook(manager, scope, webhookId);
       const current = await this.find(manager, id, deliveryId, true);
+      // A missing delivery is 404 even while notifications are off.
+      this.requireQueue();
       if (current.status === 'pending') throw new ConflictException(`delivery ${current.id} is pending: it is already queued for an attempt`);
       await manager.query(`UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now(), updated_at = now() WHERE id = $1`, [current.id]);
       await this.audit.record(

@@ -59,7 +59,7 @@ export class WebhookService {
   async create(scope: WebhookScope, input: NewWebhook, ctx: ChangeContext): Promise<WebhookWithSecret> {
     const settings = checkWebhookSettings(scope, withDefaults(input));
     if (input.secret !== undefined) checkSecret(input.secret);
-    await this.checkTarget(settings.url);
+    this.checkTarget(settings.url);
     const secret = input.secret ?? randomBytes(32).toString('base64url');
     const id = randomUUID();
     await this.dataSource.transaction(async (manager) => {
@@ -117,7 +117,7 @@ export class WebhookService {
   async update(scope: WebhookScope, id: string, changes: WebhookChanges, ctx: ChangeContext): Promise<WebhookView> {
     if (changes.url !== undefined) {
       checkWebhookUrl(changes.url);
-      await this.checkTarget(changes.url);
+      this.checkTarget(changes.url);
     }
     await this.dataSource.transaction(async (manager) => {
       const { id: webhookId } = await requireWebhook(manager, scope, id, true);
@@ -172,9 +172,9 @@ export class WebhookService {
     return { webhook: await this.get(scope, id), secret };
   }
 
-  private async checkTarget(url: string): Promise<void> {
+  private checkTarget(url: string): void {
     try {
-      await this.targets.assertAllowedUrl(url);
+      this.targets.assertAllowedUrl(url);
     } catch (err) {
       if (err instanceof TargetNotAllowedError) throw fieldError('url', err.message);
       throw err;
