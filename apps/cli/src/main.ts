@@ -3,6 +3,7 @@ import dotenv from 'dotenv';
 import { HttpException } from '@nestjs/common';
 import { BerthConfig, ConfigError } from '@berth/config';
 import { openDatabase } from '@berth/database';
+import { GcAlreadyRunningError, GcReadOnlyError } from '@berth/gc';
 import { MAINTENANCE_USAGE, gcCommand, purgeUploadsCommand } from './maintenance.command.js';
 import { UsageError } from './usage-error.js';
 import { USER_USAGE, userCommand } from './user.command.js';
@@ -39,7 +40,8 @@ try {
     process.exitCode = 2;
   } else {
     // Refusals from the services (a taken name, a short password) are for the operator to read.
-    console.error(err instanceof ConfigError || err instanceof HttpException ? err.message : err);
+    const refusal = err instanceof ConfigError || err instanceof HttpException || err instanceof GcAlreadyRunningError || err instanceof GcReadOnlyError;
+    console.error(refusal ? err.message : err);
     process.exitCode = 1;
   }
 }

@@ -51,6 +51,8 @@ export class BlobService {
    * its way. A link that GC removed meanwhile is BLOB_UNKNOWN, and the client uploads it.
    */
   async statForPush(name: string, digest: string): Promise<BlobInfo> {
+    // Read-only: nothing is collected, and nothing may be written.
+    if (this.config.readOnly) return this.stat(name, digest);
     assertRepositoryName(name);
     parseDigest(digest);
     const rows: { size: string }[] = await this.dataSource.query(

@@ -75,6 +75,9 @@ export class ManifestService {
     await this.dataSource.transaction(async (manager) => {
       await this.quotas.check(manager, name, { kind: 'manifest', digest, bytes: content.length });
       const repositoryId = await this.repositories.ensureId(name, manager);
+      // The repository row first, as a repository delete takes it (then its links): locking
+      // the links below before it would let the two transactions deadlock.
+      await manager.query('SELECT 1 FROM repositories WHERE id = $1 FOR KEY SHARE', [repositoryId]);
       await this.checkReferences(repositoryId, manifest, manager.query.bind(manager));
       // A re-push refreshes seen_at: garbage collection leaves the manifest alone for its
       // review delay (the index that will reference it may be on its way). `xmax = 0`: inserted.
@@ -146,8 +149,8 @@ export class ManifestService {
     const missing = async (table: 'repository_blobs' | 'manifests', digests: string[]) => {
       if (!digests.length) return undefined;
       // Locked until this transaction commits: garbage collection deletes a blob link or a
-      // manifest only after locking it and seeing nothing refer to it. Digest order, as GC's.
-      const found = await query(`SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2) ORDER BY digest FOR KEY SHARE`, [
+      // manifest only after locking it (one row per transaction) and seeing nothing refer to it.
+      const found = await query(`SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2) FOR KEY SHARE`, [
         repositoryId,
         [...new Set(digests)],
       ]);

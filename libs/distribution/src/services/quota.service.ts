@@ -62,10 +62,9 @@ export class QuotaService {
    */
   async check(manager: EntityManager, repository: string, addition: Addition): Promise<void> {
     const namespace = namespaceOf(repository);
-    const [unlocked]: QuotaRow[] = await manager.query('SELECT quota_bytes FROM namespaces WHERE name = $1', [namespace]);
-    if (unlocked?.quota_bytes == null) return;
+    // Only a namespace with a quota is locked (FOR UPDATE locks the rows it returns).
     const [row]: QuotaRow[] = await manager.query(
-      'SELECT quota_bytes, quota_counted_bytes FROM namespaces WHERE name = $1 FOR UPDATE',
+      'SELECT quota_bytes, quota_counted_bytes FROM namespaces WHERE name = $1 AND quota_bytes IS NOT NULL FOR UPDATE',
       [namespace],
     );
     if (row?.quota_bytes == null || (await this.counted(manager, namespace, repository, addition))) return;

@@ -151,6 +151,7 @@ export class UploadService {
         }
         const actual = await this.digestOf(upload, algorithm);
         if (actual !== digest) {
+          lease.end();
           await this.discard(id);
           throw new RegistryError('DIGEST_INVALID', `digest ${digest} does not match the uploaded content (${actual})`, {
             expected: digest,
@@ -162,7 +163,10 @@ export class UploadService {
           lease.end();
         } catch (err) {
           // Over quota, like a wrong digest, the session goes: nothing of it stays behind.
-          if (err instanceof RegistryError && err.code === 'DENIED') await this.discard(id);
+          if (err instanceof RegistryError && err.code === 'DENIED') {
+            lease.end();
+            await this.discard(id);
+          }
           throw err;
         }
         return digest;

@@ -13,7 +13,6 @@ import { MaintenanceTasks } from './maintenance-tasks.js';
 export class InProcessScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('GC');
   private timer?: NodeJS.Timeout;
-  private readonly lastFired = new Map<MaintenanceTask, number>();
   private readonly active = new Map<MaintenanceTask, Promise<unknown>>();
 
   constructor(@Inject(MaintenanceTasks) private readonly tasks: MaintenanceTasks) {}
@@ -23,12 +22,18 @@ export class InProcessScheduler implements OnApplicationBootstrap, OnModuleDestr
     const patterns = MAINTENANCE_TASKS.flatMap((task) => (schedules[task] ? [[task, CronPattern.parse(schedules[task])] as const] : []));
     if (!patterns.length) return;
     this.logger.log(`no REDIS_URL: this process runs ${patterns.map(([task, p]) => `${task} at "${p.source}"`).join(' and ')} (UTC)`);
+    // Every second since the last tick is checked: a late tick (timers drift, a busy
+    // loop) must not skip the one second a pattern matches.
+    let checked = Math.floor(Date.now() / 1000);
     this.timer = setInterval(() => {
-      const now = new Date();
-      const second = Math.floor(now.getTime() / 1000);
+      const now = Math.floor(Date.now() / 1000);
+      const from = Math.max(checked + 1, now - 59);
+      checked = now;
       for (const [task, pattern] of patterns) {
-        if (this.lastFired.get(task) === second || this.active.has(task) || !pattern.matches(now)) continue;
-        this.lastFired.set(task, second);
+        if (this.active.has(task)) continue;
+        let due = false;
+        for (let second = from; second <= now && !due; second++) due = pattern.matches(new Date(second * 1000));
+        if (!due) continue;
         const running = this.tasks
           .run(task)
           .catch((err: Error) => this.logger.error(`scheduled ${task} failed: ${err.message}`))

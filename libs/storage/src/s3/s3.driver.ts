@@ -40,6 +40,10 @@ export class S3Driver implements StorageDriver {
         region: settings.region,
         endpoint,
         forcePathStyle: settings.forcePathStyle,
+        // The SDK's 50 sockets would cap concurrent streamed pulls (each holds one for as
+        // long as its client reads) and starve every other call; an unreachable store must
+        // fail a request, not hang it.
+        requestHandler: { connectionTimeout: 5000, httpAgent: { maxSockets: 512 }, httpsAgent: { maxSockets: 512 } },
         // Integrity trailers and aws-chunked bodies are not understood by every S3-compatible store.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
@@ -113,16 +117,17 @@ export class S3Driver implements StorageDriver {
       await this.bucket.assemble(target, piecesOf(source, staged.file));
     }
     // The target is complete before anything is removed, so a retried move finds either
-    // the source again or the target in place.
+    // the source again or the target in place. Records go last: a deletion cut short
+    // leaves pieces that a record still names, for a retry or the upload purge to find.
     const leftovers = await Promise.all([this.bucket.listKeys(stagingPrefix(target)), this.bucket.listKeys(stagingPrefix(source))]);
-    await this.bucket.deleteKeys([source, stateKey(source), stateKey(target), ...leftovers.flat()]);
+    await this.bucket.deleteKeys([source, ...leftovers.flat(), stateKey(target), stateKey(source)]);
   }
 
   async delete(path: string): Promise<void> {
     const key = this.key(path);
     // The object or staged file, and everything under the directory of that name.
     const [below, pieces] = await Promise.all([this.bucket.listKeys(`${key}/`), this.bucket.listKeys(stagingPrefix(key))]);
-    await this.bucket.deleteKeys([key, stateKey(key), ...below, ...pieces]);
+    await this.bucket.deleteKeys([key, ...below, ...pieces, stateKey(key)]);
   }
 
   async list(prefix: string): Promise<string[]> {

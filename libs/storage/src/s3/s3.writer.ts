@@ -6,7 +6,7 @@ import { pieceNames, stagingPrefix, stateKey, type StagedFile } from './staged-f
 
 /**
  * Writes a staged file (see StagedFile) piece by piece. Bytes gather in memory until
- * they fill a part, which is then stored, so a writer holds less than two parts
+ * they fill a part, which is then stored, so a writer holds about two parts at most
  * whatever the body's size. `commit` stores what does not fill a part as the tail and
  * then the record naming every piece: from then on any process sees the new size.
  */
@@ -59,7 +59,7 @@ export class S3Writer implements StorageWriter {
   async cancel(): Promise<void> {
     this.pending = [];
     this.pendingBytes = 0;
-    await this.bucket.deleteKeys([this.key, stateKey(this.key), ...(await this.bucket.listKeys(stagingPrefix(this.key)))]);
+    await this.bucket.deleteKeys([this.key, ...(await this.bucket.listKeys(stagingPrefix(this.key))), stateKey(this.key)]);
   }
 
   private async storeFullParts(): Promise<void> {
@@ -71,8 +71,9 @@ export class S3Writer implements StorageWriter {
       await this.bucket.put(stagingPrefix(this.key) + name, bytes.subarray(0, this.partSize));
       this.parts.push(name);
       bytes = bytes.subarray(this.partSize);
-      this.pending = bytes.length ? [bytes] : [];
       this.pendingBytes = bytes.length;
     }
+    // A copy of the remainder: a view would keep the whole joined buffer alive.
+    this.pending = bytes.length ? [Buffer.from(bytes)] : [];
   }
 }
