@@ -1,3 +1,4 @@
+import dotenv from 'dotenv';
 import http from 'node:http';
 import https from 'node:https';
 import { BerthConfig } from '@berth/config';
@@ -7,6 +8,8 @@ import { BerthConfig } from '@berth/config';
  * over HTTPS when TLS_CERT is set. The certificate names the public host, not the
  * loopback address probed here, hence no verification.
  */
+// The same settings as the registry it probes, `.env` included.
+dotenv.config({ quiet: true });
 const config = new BerthConfig(process.env);
 const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 const client = config.tls ? https : http;

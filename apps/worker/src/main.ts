@@ -28,7 +28,8 @@ const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(conf
   // JSON lines like the registry's, marked service "worker".
   logger: new PinoNestLogger(createLogger(config, 'worker')),
 });
-// SIGTERM/SIGINT close the application: running deliveries finish, then connections close.
-app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-await app.init();
+// SIGTERM/SIGINT close the application: running deliveries finish, then connections
+// close, then the process exits normally (so buffered log lines are written; as PID 1 in
+// a container, a re-raised signal would be ignored).
+app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
 new Logger('Berth').log('worker started');

@@ -17,7 +17,8 @@ export const ChangesContent = (when: ContentChange = () => true) => SetMetadata(
 
 /**
  * READ_ONLY=true: every write under /v2 and every route marked ChangesContent answers
- * 405 UNSUPPORTED, before authentication is even looked at; reads, tokens and account
+ * 405 UNSUPPORTED once the caller is authenticated (an anonymous write still meets the
+ * 401 challenge, as docker expects before any write); reads, tokens and account
  * management keep working.
  */
 @Injectable()

@@ -13,25 +13,12 @@ const PINO_LEVELS: Record<BerthConfig['logLevel'], Level> = {
 };
 
 /**
- * Fields that must never reach a log line, wherever an object carrying them is
- * logged from: credentials in headers and anything named like a secret.
+ * Fields that must never reach a log line: credentials in headers and anything named
+ * like a secret, at the top of a logged object or in its `headers`. (Wildcard paths
+ * make pino walk every logged object, about 18 µs a line: only Nest's own messages,
+ * off the request path, get them, see PinoNestLogger.)
  */
-const REDACTED = [
-  'password',
-  'secret',
-  'token',
-  'refresh_token',
-  '*.password',
-  '*.secret',
-  '*.token',
-  '*.refresh_token',
-  'headers.authorization',
-  'headers.cookie',
-  'headers["set-cookie"]',
-  '*.headers.authorization',
-  '*.headers.cookie',
-  '*.headers["set-cookie"]',
-];
+export const REDACTED = ['password', 'secret', 'token', 'refresh_token', 'headers.authorization', 'headers.cookie', 'headers["set-cookie"]'];
 
 /**
  * The process's one JSON logger: a line per entry on stdout (or `destination`),

@@ -1,5 +1,6 @@
 import type { LoggerService } from '@nestjs/common';
 import type { Level, Logger } from 'pino';
+import { REDACTED } from './logger.js';
 
 /**
  * Nest's own log calls (`new Logger('Context').warn(…)`, framework messages) as
@@ -7,7 +8,12 @@ import type { Level, Logger } from 'pino';
  * a stack before it.
  */
 export class PinoNestLogger implements LoggerService {
-  constructor(private readonly logger: Logger) {}
+  private readonly logger: Logger;
+
+  /** Objects logged through Nest may nest a secret anywhere one level down: redacted there too. */
+  constructor(logger: Logger) {
+    this.logger = logger.child({}, { redact: { paths: [...REDACTED, ...REDACTED.map((path) => `*.${path}`)], censor: '[redacted]' } });
+  }
 
   fatal(message: unknown, ...params: unknown[]): void {
     this.write('fatal', message, params);
