@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -468,6 +468,34 @@ describe.skipIf(!available)('blob uploads', () => {
         expect(got.status).toBe(200);
         expect(got.body.equals(data)).toBe(true);
         expect(c2.takeViolations()).toEqual([]);
+      } finally {
+        await reg.close();
+      }
+    });
+
+    berthOnly('a completion cut off after its bytes reached the blob path is finished by the retried PUT', async () => {
+      const reg = await startRestartableRegistry();
+      try {
+        const r = `${prefix}/cut-completion`;
+        const data = randomBlob(4096);
+        const digest = sha256(data);
+        const c1 = new RegistryClient(reg.url);
+        const location = expectInProgress(await c1.patch(await c1.startUpload(r), { headers: octet, body: data }), 4096);
+        await reg.restart();
+        // As a crash between the move and the commit leaves it: the bytes at the blob's
+        // path, the session still open (and, after the restart, no running hash).
+        const uuid = pathOf(location).split('?')[0].split('/').pop()!;
+        const hex = digest.slice('sha256:'.length);
+        const blobDir = join(reg.dataDir, 'storage', 'blobs', 'sha256', hex.slice(0, 2), hex);
+        await mkdir(blobDir, { recursive: true });
+        await rename(join(reg.dataDir, 'storage', 'uploads', uuid, 'data'), join(blobDir, 'data'));
+        const c2 = new RegistryClient(reg.url);
+        const path = pathOf(location);
+        const done = await c2.put(`${path}${path.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`);
+        expect(done.status, done.text).toBe(201);
+        const got = await c2.get(`/v2/${r}/blobs/${digest}`);
+        expect(got.status).toBe(200);
+        expect(got.body.equals(data)).toBe(true);
       } finally {
         await reg.close();
       }

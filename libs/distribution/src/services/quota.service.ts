@@ -46,6 +46,10 @@ export class QuotaService {
     const quota = Number(row.quota_bytes);
     if (row.quota_counted_bytes !== null && Number(row.quota_counted_bytes) < quota) return;
     const used = (await this.usage.ofNamespace(namespace)).totalBytes;
+    // Kept for the next sessions, unless a completion counted meanwhile (under the row lock).
+    if (row.quota_counted_bytes === null) {
+      await this.dataSource.query('UPDATE namespaces SET quota_counted_bytes = $2 WHERE name = $1 AND quota_counted_bytes IS NULL', [namespace, used]);
+    }
     if (used >= quota) {
       throw new RegistryError('DENIED', `namespace "${namespace}" quota exceeded: ${formatBytes(used)} used of ${formatBytes(quota)}`, {
         namespace,

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { type Readable, pipeline } from 'node:stream';
 import { DataSource } from 'typeorm';
 import { Digester, type DigestAlgorithm, RegistryError, assertRepositoryName, parseDigest } from '@berth/core';
-import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
+import { PathNotFoundError, STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
 import { HashingStream } from './hashing-stream.js';
 import { KeyedLock } from './keyed-lock.js';
 import type { EventContext } from '@berth/notifications';
@@ -149,7 +149,7 @@ export class UploadService {
           if (digester) this.hashes.keep(id, digester);
           upload = { ...claimed, size };
         }
-        const actual = await this.digestOf(upload, algorithm);
+        const actual = await this.digestOf(upload, algorithm, digest);
         if (actual !== digest) {
           lease.end();
           await this.discard(id);
@@ -243,13 +243,19 @@ export class UploadService {
     return { size: upload.size + written, digester };
   }
 
-  private async digestOf(upload: UploadState, algorithm: DigestAlgorithm): Promise<string> {
+  private async digestOf(upload: UploadState, algorithm: DigestAlgorithm, expected: string): Promise<string> {
     const running = algorithm === 'sha256' ? this.hashes.take(upload.id, upload.size) : undefined;
     if (running) return running.peek();
     if (upload.size === 0) return new Digester(algorithm).peek();
-    // Resumed elsewhere (or sha512): one streaming pass over the staged bytes.
+    // Resumed elsewhere (or sha512): one streaming pass over the staged bytes. A completion
+    // cut off after its move (a crash, a failed commit) left them at the blob's path: the
+    // retry hashes them there, which checks them as well.
+    const bytes = await this.storage.reader(uploadDataPath(upload.id), 0, upload.size).catch((err: Error) => {
+      if (err instanceof PathNotFoundError) return this.storage.reader(blobDataPath(expected), 0, upload.size);
+      throw err;
+    });
     const digester = new Digester(algorithm);
-    for await (const chunk of await this.storage.reader(uploadDataPath(upload.id), 0, upload.size)) {
+    for await (const chunk of bytes) {
       digester.update(chunk as Buffer);
     }
     return digester.peek();
