@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     fileParallelism: false,
+    // Drops databases and kills redis-servers that interrupted runs left behind.
+    globalSetup: ['./test/support/global-setup.ts'],
     projects: [
       {
         extends: true,

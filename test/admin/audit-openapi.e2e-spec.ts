@@ -132,15 +132,16 @@ describe.skipIf(!available)('admin API: audit log and OpenAPI document', () => {
     expect(Object.keys(doc.paths).every((path) => path.startsWith('/api/'))).toBe(true);
     const createUserOp = doc.paths['/api/v1/users'].post;
     expect(createUserOp.summary).toEqual(expect.any(String));
-    expect(createUserOp.requestBody.content['application/json'].schema).toMatchObject({
+    const component = (schema: { $ref: string }) => doc.components.schemas[schema.$ref.replace('#/components/schemas/', '')];
+    expect(component(createUserOp.requestBody.content['application/json'].schema)).toMatchObject({
       type: 'object',
       required: ['username', 'password'],
       properties: { username: { type: 'string', pattern: expect.any(String) }, password: { minLength: 8, maxLength: 256 } },
     });
-    const robotSchema = doc.paths['/api/v1/namespaces/{ns}/robots'].post.requestBody.content['application/json'].schema;
-    expect(robotSchema.properties.actions).toMatchObject({ type: 'array', items: { enum: ['pull', 'push', 'delete'] } });
+    const robotSchema = component(doc.paths['/api/v1/namespaces/{ns}/robots'].post.requestBody.content['application/json'].schema);
+    expect(robotSchema.properties.actions).toMatchObject({ type: 'array' });
+    expect(component(robotSchema.properties.actions.items)).toMatchObject({ enum: ['pull', 'push', 'delete'] });
     for (const [path, operations] of Object.entries<Record<string, { summary?: string }>>(doc.paths)) {
-      if (path.startsWith('/api/v1/auth/')) continue; // the login route belongs to the auth library
       for (const [method, operation] of Object.entries(operations)) expect(operation.summary, `${method} ${path}`).toEqual(expect.any(String));
     }
   });

@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditService, PasswordHasher } from '@berth/auth';
+import { AuditService, CredentialGenerationStore, PasswordHasher } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
-import { openDatabase } from '@berth/database';
+import { ManifestChanges, openDatabase } from '@berth/database';
 import { UserService } from '../../libs/auth/src/accounts/index.js';
 import { TestDatabase } from '../support/database.js';
 import { adminSuiteAvailable } from './support.js';
@@ -19,7 +19,7 @@ describe.skipIf(!available)('the first administrator', () => {
   beforeAll(async () => {
     database = await TestDatabase.create('berth_first');
     dataSource = await openDatabase(new BerthConfig({ DATABASE_URL: database.url }));
-    users = new UserService(dataSource, hasher, new AuditService(dataSource));
+    users = new UserService(dataSource, hasher, new AuditService(dataSource), new CredentialGenerationStore(), new ManifestChanges());
   });
   afterAll(async () => {
     await dataSource?.destroy();

@@ -15,6 +15,8 @@ import type { Credentials } from '../support/registry.js';
 
 export interface AdminRegistry {
   url: string;
+  /** The running application, for checks against its routes. */
+  app: INestApplication;
   admin: Credentials;
   /** Runs SQL on the registry's database (for checks the API does not expose, such as stored hashes). */
   sql<T = any>(query: string, params?: unknown[]): Promise<T[]>;
@@ -34,8 +36,9 @@ export async function adminSuiteAvailable(suite: string): Promise<boolean> {
  * The registry as apps/registry/src/bootstrap.ts builds it, on a fresh Postgres database
  * this suite can also query. Until the app module imports the AdminModule, the suite
  * composes the same application around it (AppModule + AdminModule, same middleware).
+ * `env` adds settings (e.g. lower limits).
  */
-export async function startAdminRegistry(): Promise<AdminRegistry> {
+export async function startAdminRegistry(env: Record<string, string> = {}): Promise<AdminRegistry> {
   const [admin, { AppModule }, { BerthConfig }] = await Promise.all([
     import('@berth/admin'),
     import('../../apps/registry/src/app.module.js'),
@@ -43,20 +46,23 @@ export async function startAdminRegistry(): Promise<AdminRegistry> {
   ]);
   const database = await TestDatabase.create('berth_admin');
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-admin-'));
-  const env = {
+  const settings = {
+    ...env,
     DATABASE_URL: database.url,
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'inmemory',
     LOG_LEVEL: 'warn',
+    AUTO_CREATE_NAMESPACES: 'true',
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
   };
-  const wired = AppModule.forRoot(new BerthConfig(env)).imports?.includes(admin.AdminModule);
-  const app = wired ? await (await import('../../apps/registry/src/bootstrap.js')).createRegistryApp(env) : await composeApp(env);
+  const wired = AppModule.forRoot(new BerthConfig(settings)).imports?.includes(admin.AdminModule);
+  const app = wired ? await (await import('../../apps/registry/src/bootstrap.js')).createRegistryApp(settings) : await composeApp(settings);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    app,
     admin: ADMIN,
     sql: (query, params) => database.query(query, params),
     close: async () => {

@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDatabase } from '../support/database.js';
@@ -27,6 +27,16 @@ import {
 const available = await adminSuiteAvailable('admin/webhooks');
 
 const HOOK_URL = 'https://hooks.example.com/berth/T0K3N-in-path';
+
+/** One of this host's addresses (a global or unique-local IPv6 one first), an IPv4 one in its IPv4-mapped form (which still reaches it). */
+function ownAddress(): string {
+  const own = Object.values(networkInterfaces())
+    .flatMap((list) => list ?? [])
+    .filter((i) => !i.internal)
+    .sort((a, b) => Number(b.family === 'IPv6' && !b.address.startsWith('fe80')) - Number(a.family === 'IPv6' && !a.address.startsWith('fe80')));
+  if (!own.length) return '::1';
+  return own[0].family === 'IPv4' ? `::ffff:${own[0].address}` : own[0].address.replace(/%.*$/, '');
+}
 const MASK = '********';
 
 describe.skipIf(!available)('admin API: webhooks', () => {
@@ -211,6 +221,12 @@ describe.skipIf(!available)('admin API: webhooks', () => {
       ['a loopback URL', { url: 'http://127.0.0.1:9000/hook' }, 'url'],
       ['an IPv6 loopback URL', { url: 'http://[::1]:9000/hook' }, 'url'],
       ['a link-local URL', { url: 'http://169.254.169.254/latest/meta-data' }, 'url'],
+      ["AWS's IPv6 metadata endpoint", { url: 'http://[fd00:ec2::254]/latest/meta-data' }, 'url'],
+      ["Alibaba's metadata endpoint (carrier-grade NAT)", { url: 'http://100.100.100.200/latest/meta-data' }, 'url'],
+      ['a NAT64 form of a loopback address', { url: 'http://[64:ff9b::127.0.0.1]/hook' }, 'url'],
+      ['a 6to4 form of the metadata address', { url: 'http://[2002:a9fe:a9fe::1]/hook' }, 'url'],
+      ['an IPv4-mapped metadata address', { url: 'http://[::ffff:169.254.169.254]/hook' }, 'url'],
+      ["an address of this host's own interfaces", { url: `http://[${ownAddress()}]/hook` }, 'url'],
       ['an unknown action', { actions: ['push', 'tag'] }, 'actions.1'],
       ['no action', { actions: [] }, 'actions'],
       ['a bad pattern', { repositoryPattern: 'Apps/[x]' }, 'repositoryPattern'],
@@ -232,6 +248,11 @@ describe.skipIf(!available)('admin API: webhooks', () => {
       ['an empty name', { name: '' }, 'name'],
     ])('refuses %s (400 on the field)', async (_what, change, field) => {
       expectApiError(await admin.post('/webhooks', { ...valid, ...change }), 400, field);
+    });
+
+    it('accepts a private network target (RFC 1918) by default', async () => {
+      const { webhook } = expectStatus(await admin.post('/webhooks', { name: 'internal', url: 'http://10.20.30.40:8080/hook' }), 201);
+      expect(webhook.url).toBe('http://10.20.30.40:8080/hook');
     });
 
     it('refuses the same on PATCH, and the secret there', async () => {
@@ -642,6 +663,7 @@ async function composeWebhookRegistry(queue?: RecordingQueue): Promise<AdminRegi
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'inmemory',
     LOG_LEVEL: 'warn',
+    AUTO_CREATE_NAMESPACES: 'true',
     ADMIN_USERNAME: ADMIN.username,
     ADMIN_PASSWORD: ADMIN.password,
   });
@@ -663,6 +685,7 @@ async function composeWebhookRegistry(queue?: RecordingQueue): Promise<AdminRegi
   const { port } = app.getHttpServer().address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    app,
     admin: ADMIN,
     sql: (query, params) => database.query(query, params),
     close: async () => {

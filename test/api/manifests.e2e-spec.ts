@@ -355,6 +355,28 @@ describe.skipIf(!available)('manifests', () => {
         'NAME_UNKNOWN',
       );
     });
+
+    // The OCI conformance suite looks up `.INVALID_MANIFEST_NAME`: nothing by that name can exist.
+    // Distribution does not route such references at all (a plain-text 404).
+    it.each(['.INVALID_MANIFEST_NAME', '-leading-dash', 'bad!char', 'x'.repeat(129)])(
+      'GET, HEAD and DELETE of the impossible tag %s → 404, not 400',
+      async (tag) => {
+        await ctx.c.pushImage(repo, 'exists3');
+        expect((await ctx.c.get(`/v2/${repo}/manifests/${tag}`, { headers: accept })).status).toBe(404);
+        expect((await ctx.c.head(`/v2/${repo}/manifests/${tag}`, { headers: accept })).status).toBe(404);
+        expect((await ctx.c.delete(`/v2/${repo}/manifests/${tag}`)).status).toBe(404);
+      },
+    );
+
+    berthOnly('an impossible tag → 404 MANIFEST_UNKNOWN on GET and DELETE', async () => {
+      await ctx.c.pushImage(repo, 'exists4');
+      expectError(await ctx.c.get(`/v2/${repo}/manifests/.INVALID_MANIFEST_NAME`, { headers: accept }), 404, 'MANIFEST_UNKNOWN');
+      expectError(await ctx.c.delete(`/v2/${repo}/manifests/.INVALID_MANIFEST_NAME`), 404, 'MANIFEST_UNKNOWN');
+    });
+
+    berthOnly('an impossible tag in an unknown repository → 404 NAME_UNKNOWN', async () => {
+      expectError(await ctx.c.get(`/v2/${prefix}/no-such-repo/manifests/.INVALID_MANIFEST_NAME`, { headers: accept }), 404, 'NAME_UNKNOWN');
+    });
   });
 
   describe('concurrency', () => {

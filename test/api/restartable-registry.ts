@@ -38,6 +38,7 @@ export async function startRestartableRegistry(options: { env?: Record<string, s
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'filesystem',
     LOG_LEVEL: 'warn',
+    AUTO_CREATE_NAMESPACES: 'true',
     DATABASE_URL: database.url,
     ...options.env,
     ...adminVars,

@@ -177,6 +177,25 @@ describe.skipIf(!available)('token authentication', () => {
       expect(res.headers.get('www-authenticate') ?? '').not.toMatch(/Bad|"Name/);
     });
 
+    it('a mount challenges for pull on the source too, and a client following the challenge mounts (201)', async () => {
+      const target = `${org}/mounted`;
+      const layer = sha(image.layers[0]);
+      const mountPath = `/v2/${target}/blobs/uploads/?mount=${layer}&from=${publicRepo}`;
+      const challenged = await v2(null).post(mountPath);
+      expectChallenge(challenged, `repository:${target}:pull,push repository:${publicRepo}:pull`);
+      // As docker does: each scope of the challenge becomes one `scope` parameter.
+      const scopes = parseChallenge(challenged.headers.get('www-authenticate')).params.scope.split(' ');
+      const { token } = await mustGetToken(url, { auth: alice, scopes });
+      const mounted = await v2({ token }).post(mountPath);
+      expect(mounted.status, mounted.text).toBe(201);
+      expect(mounted.headers.get('docker-content-digest')).toBe(layer);
+    });
+
+    it('a mount from an invalid source name challenges for the target only', async () => {
+      const res = await v2(null).post(`/v2/${repo}/blobs/uploads/?mount=${sha('x')}&from=Bad%22Name`);
+      expectChallenge(res, `repository:${repo}:pull,push`);
+    });
+
     it('Basic credentials that are valid pass GET /v2/ (200)', async () => {
       expect((await v2(alice).get('/v2/')).status).toBe(200);
     });
@@ -646,7 +665,8 @@ describe.skipIf(!available)('token authentication', () => {
     const service = 'berth-test-service';
     let configured: TestRegistry;
     beforeAll(async () => {
-      configured = await startRegistry({ env: { PUBLIC_URL: `${publicUrl}/`, TOKEN_SERVICE: service, TOKEN_TTL_SECONDS: '2' } });
+      // exp is in whole seconds after a whole-second iat: a TTL of n leaves n-1 to n seconds, so 3 leaves the requests at least 2.
+      configured = await startRegistry({ env: { PUBLIC_URL: `${publicUrl}/`, TOKEN_SERVICE: service, TOKEN_TTL_SECONDS: '3' } });
     });
     afterAll(async () => {
       await configured?.close();
@@ -666,7 +686,7 @@ describe.skipIf(!available)('token authentication', () => {
     it('tokens carry aud = TOKEN_SERVICE and expire after TOKEN_TTL_SECONDS, also once used', async () => {
       const { token, claims, answer } = await mustGetToken(configured.url, { auth: configured.admin!, service });
       expect(claims.aud).toBe(service);
-      expect(answer.body.expires_in).toBe(2);
+      expect(answer.body.expires_in).toBe(3);
       const c = new RegistryClient(configured.url, { token });
       expect((await c.get('/v2/')).status).toBe(200);
       expect((await c.get('/v2/')).status).toBe(200);

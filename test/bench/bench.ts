@@ -1,21 +1,21 @@
 /**
- * `npm run bench`: Berth vs CNCF Distribution 2.8 under the same OCI workload,
- * one server at a time. See test/bench/README.md.
+ * `npm run bench`: Berth in several configurations vs CNCF Distribution 2.8 under
+ * the same OCI workload, each configuration in one freshly started server process
+ * running BENCH_ROUNDS rounds. See test/bench/README.md.
  */
-import { cpus, totalmem, release } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { cleanupAndExit, errorMessage, installSignalHandlers, isInterrupted, Scope } from './cleanup.js';
-import { BenchConfigError, distributionInstalled, loadConfig, MiB, type BenchConfig, type TargetName } from './config.js';
-import { printTable, writeJson, type MachineInfo, type TargetResult } from './report.js';
-import { berthVersion, startBerth } from './target-berth.js';
+import { BenchConfigError, commandLine, distributionInstalled, loadConfig, MiB, type BenchConfig, type ConfigSpec } from './config.js';
+import { pickClients, type Clients } from './neutral-clients.js';
+import { printReport, writeJson, type ConfigResult, type MachineInfo, type RunInfo } from './report.js';
+import { berthVersion, buildBerth, startBerth } from './target-berth.js';
 import { distributionVersion, startDistribution } from './target-distribution.js';
 import type { RunningTarget } from './target.js';
+import { runScaleBench } from './scale.js';
 import { runWebhookFigure } from './webhook-figure.js';
-import { prepareWorkloadData, runWorkload, type WorkloadData } from './workload.js';
-
-const starters: Record<TargetName, (config: BenchConfig, scope: Scope) => Promise<RunningTarget>> = {
-  berth: startBerth,
-  distribution: startDistribution,
-};
+import { prepareRounds, runRound, type RoundData } from './workload.js';
 
 async function machineInfo(config: BenchConfig): Promise<MachineInfo> {
   const cpuList = cpus();
@@ -25,74 +25,101 @@ async function machineInfo(config: BenchConfig): Promise<MachineInfo> {
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
     kernel: release(),
     node: process.version,
+    loadAverage: loadavg()[0],
     distribution: distributionInstalled(config) ? await distributionVersion(config.distributionBin) : null,
   };
 }
 
-/** Starts one target, runs the workload, and always tears the target down before the next one starts. */
-async function benchTarget(name: TargetName, config: BenchConfig, data: WorkloadData): Promise<TargetResult> {
-  const fallbackLabel = name === 'berth' ? `Berth ${berthVersion(config)}` : 'Distribution';
-  console.log(`\n== ${fallbackLabel}`);
-  if (name === 'distribution' && !distributionInstalled(config)) {
-    const error = `${config.distributionBin} not found (apt-get install docker-registry)`;
-    console.log(`  skipped: ${error}`);
-    return { name, status: 'skipped', label: fallbackLabel, notes: [], error };
+async function startTarget(spec: ConfigSpec, config: BenchConfig, scope: Scope, rounds: RoundData[]): Promise<RunningTarget> {
+  if (!spec.berth) return startDistribution(config, scope);
+  const repositories = rounds.flatMap((r) => Object.values(r.repos));
+  return (await startBerth(config, scope, { mode: spec.berth, repositories })).target;
+}
+
+/** One configuration: a new server process, all rounds in it, torn down before the next configuration starts. */
+async function benchConfiguration(spec: ConfigSpec, config: BenchConfig, clients: Clients, rounds: RoundData[]): Promise<ConfigResult> {
+  const server = spec.berth ? `Berth ${berthVersion(config)}` : 'Distribution';
+  const result: ConfigResult = { name: spec.name, label: spec.label, server, status: 'ok', notes: [], rounds: [] };
+  console.log(`\n== ${spec.label}`);
+  if (!spec.berth && !distributionInstalled(config)) {
+    result.error = `${config.distributionBin} not found (apt-get install docker-registry)`;
+    console.log(`  skipped: ${result.error}`);
+    return { ...result, status: 'skipped' };
   }
 
-  const scope = new Scope(name);
-  let target: RunningTarget | undefined;
+  const scope = new Scope(spec.name);
   try {
-    target = await starters[name](config, scope);
+    const target = await startTarget(spec, config, scope, rounds);
+    Object.assign(result, { server: target.label, notes: target.notes });
     console.log(`  ${target.label} up at ${target.baseUrl} (pid ${target.server.pid}); ${target.notes.join('; ')}`);
-    const figures = await runWorkload(target, config, data, (line) => console.log(`  ${line}`));
-    return { name, status: 'ok', label: target.label, notes: target.notes, figures };
+    for (const data of rounds) {
+      if (isInterrupted()) break;
+      console.log(`  -- round ${data.round}${data.round === 1 ? ' (fresh process)' : ''}`);
+      result.rounds.push(await runRound(target, config, clients, data, (line) => console.log(`     ${line}`)));
+    }
   } catch (err) {
-    const error = isInterrupted() ? 'interrupted' : errorMessage(err);
-    console.error(`  FAILED: ${error}`);
-    return { name, status: 'failed', label: target?.label ?? fallbackLabel, notes: target?.notes ?? [], error };
+    result.status = 'failed';
+    result.error = isInterrupted() ? 'interrupted' : errorMessage(err);
+    console.error(`  FAILED: ${result.error}`);
   } finally {
     await scope.close();
   }
+  return result;
+}
+
+/** The default run: every configuration, then figure 7. Returns the exit code. */
+async function runComparison(config: BenchConfig): Promise<number> {
+  const startedAt = new Date();
+  const machine = await machineInfo(config);
+  const clients = pickClients(config);
+  console.log('Berth benchmark');
+  console.log(`  ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, load average ${machine.loadAverage.toFixed(1)}`);
+  console.log(`  node ${machine.node}; distribution ${machine.distribution ?? 'not installed'}`);
+  console.log(`  configurations: ${config.configs.map((c) => c.name).join(', ')}; ${config.rounds} round(s) each`);
+  for (const note of clients.notes) console.log(`  ${note}`);
+
+  const anyBerth = config.configs.some((c) => c.berth);
+  if (anyBerth && !config.skipBuild) await buildBerth(config);
+
+  const prepStarted = performance.now();
+  const dataScope = new Scope('test data');
+  const fileDir = clients.pull === 'curl' ? await mkdtemp(join(tmpdir(), 'berth-bench-blobs-')) : null;
+  if (fileDir) dataScope.defer('remove blob files', () => rm(fileDir, { recursive: true, force: true }));
+  const rounds = await prepareRounds(config, fileDir);
+  console.log(
+    `  test data ready in ${((performance.now() - prepStarted) / 1000).toFixed(1)}s ` +
+      `(${config.rounds} rounds x 2 x ${config.blobBytes / MiB} MiB blobs digested, ${config.images} small images each)`,
+  );
+
+  const results: ConfigResult[] = [];
+  for (const spec of config.configs) {
+    if (isInterrupted()) break;
+    results.push(await benchConfiguration(spec, config, clients, rounds));
+  }
+  const run: RunInfo = { command: commandLine(), startedAt, machine, clients };
+  // Figure 7 once, on its own Berth (Postgres, bearer), after the main configurations.
+  if (anyBerth && !isInterrupted()) {
+    console.log('\n== Berth: manifest GET with a webhook subscription (figure 7)');
+    run.webhooks = await runWebhookFigure(config, clients, rounds[0], (line) => console.log(`  ${line}`));
+  }
+  await dataScope.close();
+  // An interrupted run has no meaningful figures: do not overwrite latest.json with them.
+  if (isInterrupted()) return 130;
+
+  const durationSec = Math.round((Date.now() - startedAt.getTime()) / 1000);
+  printReport(config, run, results, durationSec);
+  await writeJson(config, run, results, durationSec);
+  return results.some((r) => r.status === 'failed') || run.webhooks?.status === 'failed' ? 1 : 0;
 }
 
 async function main(): Promise<number> {
   installSignalHandlers();
-  const startedAt = new Date();
-  const config = loadConfig();
-  const machine = await machineInfo(config);
-  console.log('Berth benchmark');
-  console.log(`  ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}`);
-  console.log(`  node ${machine.node}; distribution ${machine.distribution ?? 'not installed'}`);
-  console.log(`  targets: ${config.targets.join(', ')}`);
-
-  const prepStarted = performance.now();
-  const data = prepareWorkloadData(config);
-  console.log(
-    `  test data ready in ${((performance.now() - prepStarted) / 1000).toFixed(1)}s ` +
-      `(2 x ${config.blobBytes / MiB} MiB blobs digested, ${config.images} small images)`,
-  );
-
-  const results: TargetResult[] = [];
-  for (const name of config.targets) {
-    if (isInterrupted()) break;
-    const result = await benchTarget(name, config, data);
-    results.push(result);
-    // Figure 7, Berth only, on its own instance once the main one is gone.
-    if (result.name === 'berth' && result.status === 'ok' && !isInterrupted()) {
-      console.log(`\n== ${result.label}: manifest GET with a webhook subscription (figure 7)`);
-      result.figures.webhooks = await runWebhookFigure(config, data, (line) => console.log(`  ${line}`));
-    }
-  }
-  // An interrupted run has no meaningful figures: do not overwrite latest.json with them.
-  if (isInterrupted()) return 130;
-
-  printTable(config, results);
-  await writeJson(config, machine, results, startedAt);
-  const webhookFailed = results.some((r) => r.status === 'ok' && r.figures.webhooks?.status === 'failed');
-  return results.some((r) => r.status === 'failed') || webhookFailed ? 1 : 0;
+  return runComparison(loadConfig());
 }
 
-main().then(
+// `npm run bench -- scale`: the scale figures alone (scale.ts), not the comparison with Distribution.
+const run = process.argv.includes('scale') ? () => (installSignalHandlers(), runScaleBench()) : main;
+run().then(
   (code) => cleanupAndExit(code),
   (err) => {
     const detail = err instanceof BenchConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);

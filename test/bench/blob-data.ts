@@ -1,9 +1,13 @@
 /**
  * Test content. Large blobs are never held in memory: they are replayed, 1 MiB
  * at a time, from a small pool of random buffers, so the same bytes can be
- * produced twice (once to digest, once to upload) and for every target.
+ * produced twice (once to digest, once to upload). The randomness comes from a
+ * seed, so every configuration receives identical bytes in the same round while
+ * each round's content differs from the others'.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KiB, MiB } from './config.js';
 
 export const CHUNK_BYTES = MiB;
@@ -41,10 +45,17 @@ export function* blobChunks(blob: LargeBlob, first = 0, count = blob.size / CHUN
   }
 }
 
+/** Pseudo-random bytes determined by `seed`: AES-256-CTR over zeros, keyed by the seed's hash. */
+export function seededBytes(seed: string, length: number): Buffer {
+  const key = createHash('sha256').update(seed).digest();
+  const cipher = createCipheriv('aes-256-ctr', key, Buffer.alloc(16));
+  return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
+}
+
 /** First pass over the content: digest without materialising the blob. */
-export function makeLargeBlob(size: number): LargeBlob {
+export function makeLargeBlob(seed: string, size: number): LargeBlob {
   if (size % CHUNK_BYTES !== 0) throw new Error(`blob size must be a multiple of 1 MiB, got ${size}`);
-  const pool = Array.from({ length: POOL_SIZE }, () => randomBytes(CHUNK_BYTES));
+  const pool = Array.from({ length: POOL_SIZE }, (_, i) => seededBytes(`${seed}/pool-${i}`, CHUNK_BYTES));
   const blob: LargeBlob = { size, digest: '', pool };
   const hash = createHash('sha256');
   for (const chunk of blobChunks(blob)) hash.update(chunk);
@@ -54,4 +65,25 @@ export function makeLargeBlob(size: number): LargeBlob {
 
 export function smallBlob(bytes: Buffer): SmallBlob {
   return { digest: sha256(bytes), bytes };
+}
+
+/**
+ * Writes the blob to files of `partBytes` each (one file when it is the blob's size),
+ * for a client in another process (curl -T) to upload: written before any server
+ * starts, so the page cache serves them and no timed step pays for writing.
+ */
+export async function writeBlobFiles(blob: LargeBlob, dir: string, name: string, partBytes: number): Promise<string[]> {
+  const files: string[] = [];
+  const chunksPerPart = partBytes / CHUNK_BYTES;
+  for (let first = 0; first * CHUNK_BYTES < blob.size; first += chunksPerPart) {
+    const file = join(dir, `${name}.${files.length}`);
+    const handle = await open(file, 'w');
+    try {
+      for (const chunk of blobChunks(blob, first, Math.min(chunksPerPart, blob.size / CHUNK_BYTES - first))) await handle.write(chunk);
+    } finally {
+      await handle.close();
+    }
+    files.push(file);
+  }
+  return files;
 }

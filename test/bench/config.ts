@@ -5,28 +5,54 @@ import { fileURLToPath } from 'node:url';
 export const MiB = 1024 * 1024;
 export const KiB = 1024;
 
-export type TargetName = 'berth' | 'distribution';
+/** One server set-up measured in a run; each gets its own freshly started process. */
+export type ConfigName = 'distribution' | 'berth-pg-bearer' | 'berth-pg-basic' | 'berth-embedded-bearer';
+
+export interface BerthMode {
+  /** postgres: a fresh database on BENCH_DATABASE_URL; embedded: no DATABASE_URL. */
+  database: 'postgres' | 'embedded';
+  /** bearer: the Docker token flow, one token sent on every request; basic: Basic credentials on every request. */
+  auth: 'bearer' | 'basic';
+}
+
+export interface ConfigSpec {
+  name: ConfigName;
+  label: string;
+  /** Absent for Distribution. */
+  berth?: BerthMode;
+}
+
+/** In run order: Distribution first, as every ratio divides by its median. */
+export const CONFIGS: readonly ConfigSpec[] = [
+  { name: 'distribution', label: 'Distribution' },
+  { name: 'berth-pg-bearer', label: 'Berth, Postgres, bearer', berth: { database: 'postgres', auth: 'bearer' } },
+  { name: 'berth-pg-basic', label: 'Berth, Postgres, Basic', berth: { database: 'postgres', auth: 'basic' } },
+  { name: 'berth-embedded-bearer', label: 'Berth, embedded, bearer', berth: { database: 'embedded', auth: 'bearer' } },
+];
+
 export type DistributionCache = 'inmemory' | 'none';
 
 export interface BenchConfig {
-  targets: TargetName[];
-  /** Size of each large blob (steps 1-3). */
+  configs: ConfigSpec[];
+  /** Rounds per configuration, all in one server process: round 1 is "fresh", the others "warm". */
+  rounds: number;
+  /** Size of each large blob (monolithic and chunked push, pull). */
   blobBytes: number;
-  /** PATCH size for the chunked push (step 2). */
+  /** PATCH size for the chunked push. */
   chunkBytes: number;
   images: number;
   imageWorkers: number;
   layerBytes: number;
   manifestConnections: number;
   manifestDurationSec: number;
-  /** BENCH_EMBEDDED=1: Berth runs without DATABASE_URL (embedded database). */
-  embedded: boolean;
   /** Server on which a throw-away database is created for Berth. */
   adminDatabaseUrl: string;
   /** BENCH_SKIP_BUILD=1: use the existing dist/ instead of running `npm run build`. */
   skipBuild: boolean;
   distributionBin: string;
   distributionCache: DistributionCache;
+  curlBin: string;
+  wrkBin: string;
   /** Figure 7 (Berth only): manifest GET with a webhook subscription on vs off. BENCH_WEBHOOKS=0 skips it. */
   webhooks: boolean;
   /** redis-server for figure 7 (a private instance on a free port). */
@@ -62,18 +88,19 @@ function onUnlessDisabled(name: string): boolean {
   return !['0', 'false', 'no'].includes((process.env[name] ?? '').toLowerCase());
 }
 
-function parseTargets(raw: string | undefined): TargetName[] {
-  const names = (raw ?? 'berth,distribution')
+function parseConfigs(raw: string | undefined): ConfigSpec[] {
+  const names = (raw ?? CONFIGS.map((c) => c.name).join(','))
     .split(',')
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
   for (const name of names) {
-    if (name !== 'berth' && name !== 'distribution') {
-      throw new BenchConfigError(`BENCH_TARGETS: unknown target "${name}" (use berth,distribution)`);
+    if (!CONFIGS.some((c) => c.name === name)) {
+      throw new BenchConfigError(`BENCH_CONFIGS: unknown configuration "${name}" (use ${CONFIGS.map((c) => c.name).join(',')})`);
     }
   }
-  if (names.length === 0) throw new BenchConfigError('BENCH_TARGETS selects no target');
-  return [...new Set(names)] as TargetName[];
+  if (names.length === 0) throw new BenchConfigError('BENCH_CONFIGS selects no configuration');
+  // Always in CONFIGS order, so Distribution runs first whatever the spelling.
+  return CONFIGS.filter((c) => names.includes(c.name));
 }
 
 function parseCache(raw: string | undefined): DistributionCache {
@@ -84,14 +111,25 @@ function parseCache(raw: string | undefined): DistributionCache {
   return value;
 }
 
+/** The switches BENCH_CONFIGS replaced: refuse them rather than silently measure something else. */
+function refuseRetiredSwitches(): void {
+  for (const name of ['BENCH_TARGETS', 'BENCH_AUTH', 'BENCH_EMBEDDED']) {
+    if (process.env[name]) {
+      throw new BenchConfigError(`${name} is gone: pick configurations with BENCH_CONFIGS=${CONFIGS.map((c) => c.name).join(',')}`);
+    }
+  }
+}
+
 export function loadConfig(): BenchConfig {
+  refuseRetiredSwitches();
   const repoRoot = resolve(benchDir, '..', '..');
-  // BENCH_BLOB_MIB / BENCH_CHUNK_MIB exist for quick smoke runs while
-  // developing; the published figures use the defaults.
+  // BENCH_BLOB_MIB / BENCH_CHUNK_MIB / BENCH_IMAGES exist for quick smoke runs;
+  // the published figures use the defaults.
   const blobMiB = intEnv('BENCH_BLOB_MIB', 256, 1);
   const chunkMiB = intEnv('BENCH_CHUNK_MIB', 8, 1);
   return {
-    targets: parseTargets(process.env.BENCH_TARGETS),
+    configs: parseConfigs(process.env.BENCH_CONFIGS),
+    rounds: intEnv('BENCH_ROUNDS', 3, 1),
     blobBytes: blobMiB * MiB,
     chunkBytes: Math.min(chunkMiB, blobMiB) * MiB,
     images: intEnv('BENCH_IMAGES', 160, 1),
@@ -99,11 +137,12 @@ export function loadConfig(): BenchConfig {
     layerBytes: 16 * KiB,
     manifestConnections: 32,
     manifestDurationSec: intEnv('BENCH_DURATION', 10, 1),
-    embedded: flagEnv('BENCH_EMBEDDED'),
     adminDatabaseUrl: process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test',
     skipBuild: flagEnv('BENCH_SKIP_BUILD'),
     distributionBin: process.env.BENCH_DISTRIBUTION_BIN || '/usr/bin/docker-registry',
     distributionCache: parseCache(process.env.BENCH_DISTRIBUTION_CACHE),
+    curlBin: process.env.BENCH_CURL_BIN || '/usr/bin/curl',
+    wrkBin: process.env.BENCH_WRK_BIN || '/usr/bin/wrk',
     webhooks: onUnlessDisabled('BENCH_WEBHOOKS'),
     redisBin: process.env.BENCH_REDIS_BIN || '/usr/bin/redis-server',
     webhookDurationSec: intEnv('BENCH_WEBHOOK_DURATION', intEnv('BENCH_DURATION', 10, 1), 1),
@@ -120,4 +159,14 @@ export function distributionInstalled(config: BenchConfig): boolean {
 
 export function redisInstalled(config: BenchConfig): boolean {
   return existsSync(config.redisBin);
+}
+
+/** The command line that reproduces this run (BENCH_* settings included), for the report. */
+export function commandLine(): string {
+  const settings = Object.keys(process.env)
+    .filter((k) => k.startsWith('BENCH_'))
+    .sort()
+    .map((k) => `${k}=${process.env[k]}`);
+  const args = process.argv.slice(2);
+  return [...settings, 'npm run bench', ...(args.length ? ['--', ...args] : [])].join(' ');
 }

@@ -1,12 +1,24 @@
-/** Results: the comparison table on stdout and test/bench/results/latest.json. */
+/** Results: per-round figures and a README-ready markdown table on stdout, every raw figure in results/latest.json. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
-import { MiB, type BenchConfig, type TargetName } from './config.js';
-import type { TargetFigures } from './workload.js';
+import { MiB, type BenchConfig, type ConfigName } from './config.js';
+import type { Clients } from './neutral-clients.js';
+import type { WebhookResult } from './webhook-figure.js';
+import type { RoundFigures } from './workload.js';
+import type { RssReport } from './rss.js';
 
-export type TargetResult =
-  | { name: TargetName; status: 'ok'; label: string; notes: string[]; figures: TargetFigures }
-  | { name: TargetName; status: 'failed' | 'skipped'; label: string; notes: string[]; error: string };
+export interface ConfigResult {
+  name: ConfigName;
+  /** The configuration, e.g. "Berth, Postgres, Basic". */
+  label: string;
+  /** The server and its version, e.g. "Distribution 2.8.2". */
+  server: string;
+  /** failed: a round failed or the server did not start; the rounds before it are kept. */
+  status: 'ok' | 'failed' | 'skipped';
+  notes: string[];
+  rounds: RoundFigures[];
+  error?: string;
+}
 
 export interface MachineInfo {
   cpus: number;
@@ -14,117 +26,219 @@ export interface MachineInfo {
   memoryGiB: number;
   kernel: string;
   node: string;
+  /** 1-minute load average when the run started: how busy the shared machine was. */
+  loadAverage: number;
   distribution: string | null;
 }
 
-interface Row {
+export interface RunInfo {
+  command: string;
+  startedAt: Date;
+  machine: MachineInfo;
+  clients: Clients;
+  webhooks?: WebhookResult;
+}
+
+interface Figure {
   key: string;
   label: string;
   unit: string;
   better: 'higher' | 'lower';
-  /** null: the figure failed; undefined: not measured for this target. */
-  pick: (f: TargetFigures) => number | null | undefined;
-  /** Ratios of error counts are meaningless. */
-  noRatio?: boolean;
-  /** Measured on Berth only (figure 7): no Distribution cell, no ratio. */
-  berthOnly?: boolean;
+  /** null: the figure failed in that round. */
+  pick: (r: RoundFigures) => number | null;
 }
 
-/** Figure 7's numbers, or undefined when it did not run (its status shows instead). */
-function webhookFigures(f: TargetFigures) {
-  return f.webhooks?.status === 'ok' ? f.webhooks.figures : undefined;
-}
-
-function rows(config: BenchConfig): Row[] {
+function figures(config: BenchConfig): Figure[] {
   const blob = `${config.blobBytes / MiB} MiB`;
   return [
-    { key: 'monolithicPushMiBps', label: `1. monolithic push ${blob}`, unit: 'MiB/s', better: 'higher', pick: (f) => f.monolithicPushMiBps },
-    { key: 'chunkedPushMiBps', label: `2. chunked push ${blob} (${config.chunkBytes / MiB} MiB)`, unit: 'MiB/s', better: 'higher', pick: (f) => f.chunkedPushMiBps },
-    { key: 'pullMiBps', label: `3. pull ${blob} + sha256`, unit: 'MiB/s', better: 'higher', pick: (f) => f.pullMiBps },
-    { key: 'imagesPerSec', label: `4. push ${config.images} images, ${config.imageWorkers} clients`, unit: 'images/s', better: 'higher', pick: (f) => f.imagesPerSec },
-    { key: 'manifestRps', label: `5. manifest GET, ${config.manifestConnections} conns`, unit: 'req/s', better: 'higher', pick: (f) => f.manifestGet.requestsPerSec },
-    { key: 'manifestP99Ms', label: '5. manifest GET p99 latency', unit: 'ms', better: 'lower', pick: (f) => f.manifestGet.p99Ms },
-    { key: 'manifestErrors', label: '5. manifest GET non-200/errors', unit: 'count', better: 'lower', pick: (f) => f.manifestGet.errors, noRatio: true },
-    { key: 'peakRssMiB', label: '6. peak RSS in 1-3 (VmHWM)', unit: 'MiB', better: 'lower', pick: (f) => f.rss.peakHwmMiB },
-    { key: 'maxSampledRssMiB', label: '6. max VmRSS in 1-3 (100 ms)', unit: 'MiB', better: 'lower', pick: (f) => f.rss.maxSampledRssMiB },
-    { key: 'webhookOffRps', label: '7. manifest GET, notifications on, no subscription', unit: 'req/s', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.off.requestsPerSec },
-    { key: 'webhookOnRps', label: '7. manifest GET, webhook subscription (pull events)', unit: 'req/s', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.on.requestsPerSec },
-    { key: 'webhookRatio', label: '7. with / without subscription', unit: 'ratio', better: 'higher', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.ratio },
-    { key: 'webhookCpuRatio', label: '7. machine CPU per pull, with / without', unit: 'ratio', better: 'lower', berthOnly: true, noRatio: true, pick: (f) => webhookFigures(f)?.cpuRatio },
+    { key: 'monolithicPushMiBps', label: `1. monolithic push ${blob}`, unit: 'MiB/s', better: 'higher', pick: (r) => r.monolithicPushMiBps },
+    { key: 'chunkedPushMiBps', label: `2. chunked push ${blob} (${config.chunkBytes / MiB} MiB)`, unit: 'MiB/s', better: 'higher', pick: (r) => r.chunkedPushMiBps },
+    { key: 'pullMiBps', label: `3. pull ${blob}`, unit: 'MiB/s', better: 'higher', pick: (r) => r.pullMiBps },
+    { key: 'imagesPerSec', label: `4. push ${config.images} images, ${config.imageWorkers} clients`, unit: 'images/s', better: 'higher', pick: (r) => r.imagesPerSec },
+    { key: 'manifestRps', label: `5. manifest GET, ${config.manifestConnections} conns`, unit: 'req/s', better: 'higher', pick: (r) => r.manifestGet.requestsPerSec },
+    { key: 'manifestP99Ms', label: '5. manifest GET p99', unit: 'ms', better: 'lower', pick: (r) => r.manifestGet.p99Ms },
   ];
 }
 
-function cell(result: TargetResult | undefined, row: Row): string {
-  if (!result) return '-';
-  if (row.berthOnly && result.name !== 'berth') return '-';
-  if (result.status !== 'ok') return result.status;
-  const value = row.pick(result.figures);
-  // A Berth-only figure that did not run shows why (skipped / failed).
-  if (value === undefined) return result.figures.webhooks?.status ?? '-';
-  return value === null ? 'FAIL' : String(value);
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
-function ratioOf(berth: TargetResult | undefined, dist: TargetResult | undefined, row: Row): number | null {
-  if (row.noRatio || berth?.status !== 'ok' || dist?.status !== 'ok') return null;
-  const b = row.pick(berth.figures);
-  const d = row.pick(dist.figures);
-  if (b === null || b === undefined || d === null || d === undefined || d === 0) return null;
-  return Math.round((b / d) * 100) / 100;
+/** Half the min–max range over the median, in %: "±x %". */
+function spreadPct(values: number[]): number {
+  return values.length < 2 ? 0 : ((Math.max(...values) - Math.min(...values)) / 2 / median(values)) * 100;
 }
 
-export function printTable(config: BenchConfig, results: TargetResult[]): void {
-  const berth = results.find((r) => r.name === 'berth');
+const r2 = (v: number) => Math.round(v * 100) / 100;
+const fmt = (v: number) => (Math.abs(v) >= 100 ? String(Math.round(v)) : String(Math.round(v * 10) / 10));
+
+interface Summary {
+  /** Distribution's rounds: median and spread (null without a Distribution run, or when a round failed). */
+  reference: { values: (number | null)[]; median: number | null; spreadPct: number | null };
+  /** Per Berth configuration: round 1 and the warm rounds, as ratios to the reference median (values when there is none). */
+  berth: Record<string, { values: (number | null)[]; fresh: number | null; warm: { median: number; min: number; max: number } | null }>;
+}
+
+const okValues = (values: (number | null)[]) => (values.some((v) => v === null) ? null : (values as number[]));
+
+function summarise(figure: Figure, results: ConfigResult[]): Summary {
   const dist = results.find((r) => r.name === 'distribution');
-  const header = ['Figure', 'Unit', 'Better', 'Berth', 'Distribution', 'Berth/Dist'];
-  const body = rows(config).map((row) => {
-    const ratio = ratioOf(berth, dist, row);
-    return [row.label, row.unit, row.better, cell(berth, row), cell(dist, row), ratio === null ? '-' : `${ratio.toFixed(2)}x`];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  // Text columns left-aligned, numbers right-aligned.
-  const format = (r: string[]) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-
-  console.log('\nResults  (ratio = Berth / Distribution)');
-  console.log('  throughput rows: higher is better, so a ratio > 1 means Berth is faster');
-  console.log('  latency / memory rows: lower is better, so a ratio < 1 means Berth is better');
-  console.log(`\n${format(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}`);
-  for (const r of body) console.log(format(r));
-
-  for (const result of results) {
-    const extra = result.status === 'ok' ? [] : [`${result.status}: ${result.error}`];
-    console.log(`\n${result.label}: ${[...result.notes, ...extra].join('; ')}`);
-    if (result.status === 'ok' && !result.figures.rss.hwmResetAtStart) {
-      console.log('  (VmHWM could not be reset before step 1: it also covers start-up and warm-up)');
-    }
-    const webhooks = result.status === 'ok' ? result.figures.webhooks : undefined;
-    if (webhooks?.status === 'ok') {
-      const w = webhooks.figures;
-      console.log(
-        `  7: ${[...webhooks.notes, `${w.durationSec}s per run`, `${w.pullEventsDeliveredDuringRun} of ${w.pullsDuringRun} pull events delivered by the end of the run`].join('; ')}`,
-      );
-    } else if (webhooks) {
-      console.log(`  7: ${webhooks.status}: ${webhooks.error}`);
-    }
+  const distValues = dist?.rounds.map(figure.pick) ?? [];
+  const distOk = dist?.status === 'ok' ? okValues(distValues) : null;
+  const reference = {
+    values: distValues,
+    median: distOk ? median(distOk) : null,
+    spreadPct: distOk ? Math.round(spreadPct(distOk)) : null,
+  };
+  const berth: Summary['berth'] = {};
+  for (const result of results.filter((r) => r.name !== 'distribution')) {
+    const values = result.rounds.map(figure.pick);
+    const scale = (v: number | null) => (v === null ? null : reference.median ? r2(v / reference.median) : v);
+    const warm = okValues(values.slice(1).map(scale));
+    berth[result.name] = {
+      values,
+      fresh: values.length > 0 ? scale(values[0]) : null,
+      warm: warm && warm.length > 0 ? { median: r2(median(warm)), min: Math.min(...warm), max: Math.max(...warm) } : null,
+    };
   }
+  return { reference, berth };
 }
 
-export async function writeJson(
-  config: BenchConfig,
-  machine: MachineInfo,
-  results: TargetResult[],
-  startedAt: Date,
-): Promise<void> {
-  const berth = results.find((r) => r.name === 'berth');
-  const dist = results.find((r) => r.name === 'distribution');
-  const ratios: Record<string, number | null> = {};
-  for (const row of rows(config)) if (!row.noRatio) ratios[row.key] = ratioOf(berth, dist, row);
-  const webhooks = berth?.status === 'ok' ? berth.figures.webhooks : undefined;
+function berthCell(s: Summary['berth'][string] | undefined, ratios: boolean): string {
+  if (!s || s.values.length === 0) return '-';
+  const show = (v: number | null) => (v === null ? 'FAIL' : ratios ? `${v.toFixed(2)}×` : fmt(v));
+  const fresh = show(s.fresh);
+  if (s.values.length === 1) return fresh;
+  if (!s.warm) return `${fresh}, warm FAIL`;
+  const range = s.values.length > 2 ? ` (${ratios ? s.warm.min.toFixed(2) : fmt(s.warm.min)}–${show(s.warm.max)})` : '';
+  return `${fresh}, ${show(s.warm.median)}${range}`;
+}
 
+function referenceCell(s: Summary['reference'], unit: string): string {
+  if (s.values.length === 0) return '-';
+  if (s.median === null) return 'FAIL';
+  return `${fmt(s.median)} ${unit}${s.values.length > 1 ? ` ±${s.spreadPct} %` : ''}`;
+}
+
+function cellMeaning(rounds: number): string {
+  if (rounds === 1) return 'round 1 of a newly started process ("fresh") only';
+  const warm = rounds === 2 ? 'round 2' : `the median of rounds 2–${rounds} (min–max)`;
+  return `"fresh, warm": fresh is round 1 of the newly started process, warm ${warm} in the same process`;
+}
+
+/** The markdown for the root README: header lines, the ratio table, the memory table. */
+export function markdownReport(config: BenchConfig, run: RunInfo, results: ConfigResult[], durationSec: number): string {
+  const m = run.machine;
+  const dist = results.find((r) => r.name === 'distribution' && r.status === 'ok');
+  const berths = results.filter((r) => r.name !== 'distribution');
+  const ratios = dist !== undefined;
+  const spreads = figures(config)
+    .map((f) => summarise(f, results).reference.spreadPct)
+    .filter((v): v is number => v !== null);
+  const lines = [
+    `Measured ${run.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${run.command}\` ` +
+      `(${config.rounds} round${config.rounds > 1 ? 's' : ''} per configuration, ${Math.round(durationSec / 60)} min in all) ` +
+      `on ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}, node ${m.node}; load average ${m.loadAverage.toFixed(1)} at the start (the machine is shared).`,
+    dist && config.rounds > 1 && spreads.length
+      ? `Noise: Distribution's own rounds spread by ±${Math.min(...spreads)} % to ±${Math.max(...spreads)} % across the figures (half the min–max range over the median).`
+      : 'Noise: not measured (needs Distribution and at least 2 rounds).',
+    `Clients: ${run.clients.notes.join('; ')}; the ${config.images} small images: undici, ${config.imageWorkers} concurrent, from the bench process. ` +
+      `${dist ? `${dist.server} runs without auth.` : ''} Each configuration is one freshly started server process.`,
+    `Berth cells: ${ratios ? "Berth / Distribution's median" : 'absolute values (no Distribution run)'}, ${cellMeaning(config.rounds)}.` +
+      (ratios ? ' Throughput: > 1× is faster; latency: < 1× is better.' : ''),
+    '',
+    `| figure | ${dist ? `${dist.server}, median` : 'Distribution'} | ${berths.map((r) => r.label).join(' | ')} |`,
+    `| --- | --- |${berths.map(() => ' --- |').join('')}`,
+  ];
+  for (const figure of figures(config)) {
+    const s = summarise(figure, results);
+    lines.push(`| ${figure.label} | ${referenceCell(s.reference, figure.unit)} | ${berths.map((r) => berthCell(s.berth[r.name], ratios)).join(' | ')} |`);
+  }
+  lines.push(
+    '',
+    `| peak RSS, MiB (process tree, sum of VmHWM) | ${Array.from({ length: config.rounds }, (_, i) => `round ${i + 1}${i === 0 ? ' (fresh)' : ''}`).join(' | ')} |`,
+    `| --- |${Array.from({ length: config.rounds }, () => ' --- |').join('')}`,
+  );
+  const memoryRows = (pick: (rss: RssReport) => number | null) => {
+    for (const r of results) {
+      const cells = Array.from({ length: config.rounds }, (_, i) => {
+        const rss = r.rounds[i]?.rss;
+        const value = rss ? pick(rss) : null;
+        return value === null ? '-' : fmt(value);
+      });
+      lines.push(`| ${r.name === 'distribution' ? r.server : r.label} | ${cells.join(' | ')} |`);
+    }
+  };
+  memoryRows((rss) => rss.peakHwmMiB);
+  lines.push(
+    '',
+    `| peak PSS, MiB (process tree, shared pages counted once; sampled every 100 ms) | ${Array.from({ length: config.rounds }, (_, i) => `round ${i + 1}${i === 0 ? ' (fresh)' : ''}`).join(' | ')} |`,
+    `| --- |${Array.from({ length: config.rounds }, () => ' --- |').join('')}`,
+  );
+  memoryRows((rss) => rss.maxSampledPssMiB);
+  return lines.join('\n');
+}
+
+/** Every round's raw figures, one line each, for the log. */
+function roundsTable(config: BenchConfig, results: ConfigResult[]): string {
+  const header = ['configuration', 'round', ...figures(config).map((f) => `${f.key} (${f.unit})`), 'peak RSS (MiB)', 'sampled RSS (MiB)', 'sampled PSS (MiB)'];
+  const body = results.flatMap((r) =>
+    r.rounds.map((round) => [
+      r.label,
+      String(round.round),
+      ...figures(config).map((f) => {
+        const v = f.pick(round);
+        return v === null ? 'FAIL' : String(v);
+      }),
+      String(round.rss.peakHwmMiB ?? '-'),
+      String(round.rss.maxSampledRssMiB ?? '-'),
+      String(round.rss.maxSampledPssMiB ?? '-'),
+    ]),
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const format = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [format(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(format)].join('\n');
+}
+
+export function printReport(config: BenchConfig, run: RunInfo, results: ConfigResult[], durationSec: number): void {
+  console.log('\nEvery round (raw figures; RSS: the server process tree over the whole round)\n');
+  console.log(roundsTable(config, results));
+
+  for (const r of results) {
+    const extra = r.status === 'ok' ? [] : [`${r.status}: ${r.error}`];
+    console.log(`\n${r.label} (${r.server}): ${[...r.notes, ...extra].join('; ')}`);
+    if (r.rounds.some((round) => !round.rss.hwmResetAtStart)) console.log('  (VmHWM could not be reset at a round start: that peak also covers earlier rounds)');
+    const failed = r.rounds.filter((round) => round.manifestGet.errors > 0);
+    for (const round of failed) console.log(`  round ${round.round}: manifest GET failed requests ${JSON.stringify(round.manifestGet.errorsByKind)}`);
+  }
+
+  const w = run.webhooks;
+  if (w?.status === 'ok') {
+    const f = w.figures;
+    console.log(
+      `\nFigure 7 (webhooks, one run): ${f.off.requestsPerSec ?? 'FAIL'} req/s without, ${f.on.requestsPerSec ?? 'FAIL'} req/s with a subscription, ` +
+        `with / without ${f.ratio ?? 'FAIL'}; machine CPU per pull with / without ${f.cpuRatio ?? '-'}; ` +
+        `${f.pullEventsDeliveredDuringRun} of ${f.pullsDuringRun} pull events delivered by the end of the run; ${w.notes.join('; ')}`,
+    );
+  } else if (w) {
+    console.log(`\nFigure 7 (webhooks): ${w.status}: ${w.error}`);
+  }
+
+  console.log('\nFor the README:\n');
+  console.log(markdownReport(config, run, results, durationSec));
+}
+
+export async function writeJson(config: BenchConfig, run: RunInfo, results: ConfigResult[], durationSec: number): Promise<void> {
   const report = {
-    startedAt: startedAt.toISOString(),
-    durationSec: Math.round((Date.now() - startedAt.getTime()) / 1000),
-    machine,
+    startedAt: run.startedAt.toISOString(),
+    durationSec,
+    command: run.command,
+    machine: run.machine,
+    clients: run.clients,
     workload: {
+      rounds: config.rounds,
       blobMiB: config.blobBytes / MiB,
       chunkMiB: config.chunkBytes / MiB,
       images: config.images,
@@ -134,10 +248,12 @@ export async function writeJson(
       manifestDurationSec: config.manifestDurationSec,
       webhookDurationSec: config.webhooks ? config.webhookDurationSec : null,
     },
-    targets: Object.fromEntries(results.map((r) => [r.name, r])),
-    ratios: { definition: 'berth / distribution', ...ratios },
-    // Figure 7: Berth with a webhook subscription (pull events on) / without, same instance.
-    webhookRatio: { definition: 'manifest GET req/s with / without subscription (Berth)', value: webhooks?.status === 'ok' ? webhooks.figures.ratio : null },
+    configurations: results,
+    summary: {
+      definition: "reference: Distribution's rounds; berth: fresh = round 1, warm = rounds 2..N, as ratios to the reference median (absolute values without a reference)",
+      figures: Object.fromEntries(figures(config).map((f) => [f.key, { unit: f.unit, better: f.better, ...summarise(f, results) }])),
+    },
+    webhooks: run.webhooks ?? null,
   };
   await mkdir(dirname(config.resultsFile), { recursive: true });
   await writeFile(config.resultsFile, `${JSON.stringify(report, null, 2)}\n`);

@@ -1,6 +1,5 @@
-/** The small OCI images of step 4, generated once so every target gets identical bytes. */
-import { randomBytes } from 'node:crypto';
-import { sha256, smallBlob, type SmallBlob } from './blob-data.js';
+/** The small OCI images of step 4, generated from a seed so every configuration gets identical bytes. */
+import { seededBytes, sha256, smallBlob, type SmallBlob } from './blob-data.js';
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_CONFIG = 'application/vnd.oci.image.config.v1+json';
@@ -22,9 +21,9 @@ export interface SmallImage {
   manifestDigest: string;
 }
 
-export function makeSmallImage(index: number, layerBytes: number): SmallImage {
+function makeSmallImage(seed: string, index: number, layerBytes: number): SmallImage {
   // Random layers: the server stores them as-is; they need not be real tarballs.
-  const layers = [smallBlob(randomBytes(layerBytes)), smallBlob(randomBytes(layerBytes))];
+  const layers = [0, 1].map((l) => smallBlob(seededBytes(`${seed}/image-${index}/layer-${l}`, layerBytes)));
   const config = smallBlob(
     Buffer.from(
       JSON.stringify({
@@ -46,6 +45,6 @@ export function makeSmallImage(index: number, layerBytes: number): SmallImage {
   return { tag: `v${index}`, config, layers, manifest, manifestDigest: sha256(manifest) };
 }
 
-export function makeSmallImages(count: number, layerBytes: number): SmallImage[] {
-  return Array.from({ length: count }, (_, i) => makeSmallImage(i, layerBytes));
+export function makeSmallImages(seed: string, count: number, layerBytes: number): SmallImage[] {
+  return Array.from({ length: count }, (_, i) => makeSmallImage(seed, i, layerBytes));
 }

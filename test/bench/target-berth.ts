@@ -7,10 +7,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import pg from 'pg';
 import { errorMessage, trackChild, type Scope } from './cleanup.js';
-import type { BenchConfig } from './config.js';
+import type { BenchConfig, BerthMode } from './config.js';
 import { freePort, startServer, waitForRegistry } from './server-process.js';
 import type { RunningTarget } from './target.js';
-import { REPO } from './workload.js';
 
 /** Migrations and an embedded database may make the first start slow. */
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -21,7 +20,7 @@ export function berthVersion(config: BenchConfig): string {
 }
 
 /** Runs `npm run build` so the bench always measures the current source. */
-async function buildBerth(config: BenchConfig): Promise<void> {
+export async function buildBerth(config: BenchConfig): Promise<void> {
   console.log('  building Berth (npm run build; BENCH_SKIP_BUILD=1 skips this)…');
   const started = performance.now();
   let output = '';
@@ -59,7 +58,7 @@ async function withAdminClient<T>(config: BenchConfig, work: (client: pg.Client)
   } catch (err) {
     throw new Error(
       `cannot connect to Postgres at ${redact(config.adminDatabaseUrl)} (${errorMessage(err)}); ` +
-        'set BENCH_DATABASE_URL, or BENCH_EMBEDDED=1 to use the embedded database',
+        'set BENCH_DATABASE_URL, or BENCH_CONFIGS=distribution,berth-embedded-bearer to leave Postgres out',
     );
   }
   try {
@@ -83,25 +82,21 @@ async function createDatabase(config: BenchConfig, scope: Scope): Promise<{ name
 }
 
 export interface BerthStartOptions {
+  mode: BerthMode;
+  /** Repositories the bench will use: a bearer token is issued for exactly these. */
+  repositories: string[];
   /** Added to (and overriding) the environment Berth starts with (figure 7: REDIS_URL, ...). */
   env?: Record<string, string>;
-  /** Run `npm run build` first (default: unless BENCH_SKIP_BUILD); figure 7 reuses the main run's build. */
-  build?: boolean;
   /** Server label in messages (default "Berth"). */
   label?: string;
 }
 
-export async function startBerth(config: BenchConfig, scope: Scope): Promise<RunningTarget> {
-  return (await startBerthWith(config, scope)).target;
-}
-
-/** startBerth with extra options; also returns the first administrator, for the admin API. */
-export async function startBerthWith(
+/** Starts a built Berth; also returns the first administrator, for the admin API. */
+export async function startBerth(
   config: BenchConfig,
   scope: Scope,
-  options: BerthStartOptions = {},
+  options: BerthStartOptions,
 ): Promise<{ target: RunningTarget; admin: { username: string; password: string } }> {
-  if (options.build ?? !config.skipBuild) await buildBerth(config);
   if (!existsSync(config.berthMain)) {
     throw new Error(
       `Berth is not built: ${relative(config.repoRoot, config.berthMain)} does not exist ` +
@@ -112,8 +107,7 @@ export async function startBerthWith(
   const dataDir = await mkdtemp(join(tmpdir(), 'berth-bench-data-'));
   scope.defer('remove Berth DATA_DIR', () => rm(dataDir, { recursive: true, force: true, maxRetries: 3 }));
 
-  // Berth always runs with token auth: the first administrator is created at start-up
-  // from these; like docker, the bench trades them for a bearer token once and sends that.
+  // Berth always runs with auth on: the first administrator is created at start-up from these.
   const admin = { username: 'bench-admin', password: randomBytes(18).toString('base64url') };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -121,41 +115,54 @@ export async function startBerthWith(
     DATA_DIR: dataDir,
     STORAGE_DRIVER: 'filesystem',
     LOG_LEVEL: 'warn',
+    // The bench pushes as the administrator into namespaces it never creates.
+    AUTO_CREATE_NAMESPACES: 'true',
     ADMIN_USERNAME: admin.username,
     ADMIN_PASSWORD: admin.password,
     // One token outlives the whole run (a real client would fetch a fresh one per operation).
     TOKEN_TTL_SECONDS: '3600',
   };
-  // Notifications stay off unless asked for: an inherited REDIS_URL must not change figures 1-6.
+  // Notifications stay off unless asked for: an inherited REDIS_URL must not change figures 1-5.
   delete env.REDIS_URL;
   Object.assign(env, options.env);
-  const notes = ['filesystem storage', 'auth on: bearer token (Docker token flow) on every request'];
-  if (config.embedded) {
+  const { mode } = options;
+  const notes = [
+    'filesystem storage',
+    mode.auth === 'basic'
+      ? 'auth on: Basic credentials on every request'
+      : 'auth on: one bearer token (Docker token flow, fetched untimed) on every request',
+  ];
+  if (mode.database === 'embedded') {
     // An inherited DATABASE_URL would silently point Berth at a real server.
     delete env.DATABASE_URL;
-    notes.push('database: embedded (BENCH_EMBEDDED=1)');
+    notes.push('database: embedded (no DATABASE_URL), inside the measured process tree');
   } else {
     const db = await createDatabase(config, scope);
     env.DATABASE_URL = db.url;
-    notes.push(`database: Postgres, fresh database ${db.name}`);
+    notes.push(`database: Postgres, fresh database ${db.name} (the Postgres server's memory is not in the RSS figures)`);
   }
 
-  // The same V8 setting as `npm start` and the Dockerfile.
+  // The same memory settings as `npm start` and the Dockerfile.
+  env.MALLOC_ARENA_MAX = '2';
   const label = options.label ?? 'Berth';
-  const server = startServer(scope, label, process.execPath, ['--max-semi-space-size=8', config.berthMain], { env, cwd: config.repoRoot });
+  const nodeFlags = ['--max-semi-space-size=8', '--max-old-space-size=128', '--no-concurrent-array-buffer-sweeping'];
+  const server = startServer(scope, label, process.execPath, [...nodeFlags, config.berthMain], { env, cwd: config.repoRoot });
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
   await waitForRegistry(server, baseUrl, STARTUP_TIMEOUT_MS);
 
   const version = berthVersion(config);
-  const authorization = `Bearer ${await fetchToken(baseUrl, admin)}`;
-  return { target: { name: 'berth', label: `Berth ${version}`, version, baseUrl, server, notes, authorization }, admin };
+  const authorization =
+    mode.auth === 'basic'
+      ? `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}`
+      : `Bearer ${await fetchToken(baseUrl, admin, options.repositories)}`;
+  return { target: { label: `Berth ${version}`, version, baseUrl, server, notes, authorization }, admin };
 }
 
 /** The Docker token flow: Basic credentials to the token endpoint, for every bench repository. */
-async function fetchToken(baseUrl: string, admin: { username: string; password: string }): Promise<string> {
+async function fetchToken(baseUrl: string, admin: { username: string; password: string }, repositories: string[]): Promise<string> {
   const url = new URL('/auth/token', baseUrl);
   url.searchParams.set('service', 'berth-registry');
-  for (const repo of Object.values(REPO)) url.searchParams.append('scope', `repository:${repo}:pull,push`);
+  for (const repo of repositories) url.searchParams.append('scope', `repository:${repo}:pull,push`);
   const res = await fetch(url, {
     headers: { authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}` },
   });

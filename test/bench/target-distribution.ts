@@ -69,7 +69,6 @@ export async function startDistribution(config: BenchConfig, scope: Scope): Prom
 
   const version = await distributionVersion(config.distributionBin);
   return {
-    name: 'distribution',
     label: `Distribution ${version}`,
     version,
     baseUrl,

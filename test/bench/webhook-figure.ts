@@ -17,11 +17,11 @@ import { request } from 'undici';
 import { errorMessage, Scope } from './cleanup.js';
 import { type CpuCost, measureCpu } from './cpu-time.js';
 import { redisInstalled, type BenchConfig } from './config.js';
+import { manifestLoad, type Clients, type ManifestLoad } from './neutral-clients.js';
 import { RegistryClient } from './registry-client.js';
 import { freePort, startServer, type ServerProcess } from './server-process.js';
-import { MANIFEST_ACCEPT } from './small-images.js';
-import { startBerthWith } from './target-berth.js';
-import { manifestLoad, pushImagesConcurrently, REPO, verifyManifests, warmUp, type ManifestLoad, type WorkloadData } from './workload.js';
+import { startBerth } from './target-berth.js';
+import { describeLoad, manifestPaths, pushImagesConcurrently, verifyManifests, type RoundData } from './workload.js';
 
 export interface WebhookFigures {
   /** Notifications on (REDIS_URL set), no subscription. */
@@ -160,8 +160,8 @@ async function adminApi(baseUrl: string, admin: { username: string; password: st
   };
 }
 
-/** Runs figure 7 in its own scope (its servers are gone when it returns). Never throws. */
-export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, log: (line: string) => void): Promise<WebhookResult> {
+/** Runs figure 7 in its own scope (its servers are gone when it returns), on round 1's images. Never throws. */
+export async function runWebhookFigure(config: BenchConfig, clients: Clients, data: RoundData, log: (line: string) => void): Promise<WebhookResult> {
   const notes: string[] = [];
   const skip = (error: string): WebhookResult => {
     log(`7. skipped: ${error}`);
@@ -176,27 +176,29 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
     scope = new Scope('berth-webhooks');
     const redisUrl = await startRedis(config, scope);
     const subscriberUrl = await startSubscriber(config, scope);
-    const { target, admin } = await startBerthWith(config, scope, {
-      build: false, // the main Berth run built it
+    const repo = data.repos.images;
+    const { target, admin } = await startBerth(config, scope, {
+      mode: { database: 'postgres', auth: 'bearer' },
+      repositories: [repo],
       label: 'Berth (notifications on)',
       env: { REDIS_URL: redisUrl, WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true' },
     });
     notes.push(
-      'separate Berth instance with REDIS_URL (private redis-server) and delivery in-process (RUN_WORKERS default)',
+      'separate Berth instance (Postgres, bearer token) with REDIS_URL (private redis-server) and delivery in-process (RUN_WORKERS default)',
       'subscriber: a separate node process answering 200',
     );
     log(`Berth with notifications up at ${target.baseUrl} (pid ${target.server.pid}), redis ${redisUrl}, subscriber ${subscriberUrl}`);
 
     const client = new RegistryClient(target.baseUrl, target.authorization);
     try {
-      const singlePost = await warmUp(client, data);
-      await pushImagesConcurrently(client, config, data.images, singlePost);
-      await verifyManifests(client, data.images);
+      await pushImagesConcurrently(client, config, repo, data.images);
+      await verifyManifests(client, repo, data.images);
     } finally {
       await client.close();
     }
 
-    const off = await measureCpu(target.server.pid, () => manifestLoad(target, config, data.images, config.webhookDurationSec));
+    const load = () => manifestLoad(config, clients, target, manifestPaths(repo, data.images), config.webhookDurationSec);
+    const off = await measureCpu(target.server.pid, load);
     log(`7. manifest GET, notifications on, no subscription: ${describeLoad(off)}`);
 
     const api = await adminApi(target.baseUrl, admin);
@@ -216,7 +218,7 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
         target.server,
         async () => {
           if ((await subscriberStats(subscriberUrl)).pulls > 0) return true;
-          await probeClient.getManifestDigest(REPO.images, probe.tag);
+          await probeClient.getManifestDigest(repo, probe.tag);
           await sleep(200);
           return (await subscriberStats(subscriberUrl)).pulls > 0;
         },
@@ -227,7 +229,7 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
     }
 
     const before = await subscriberStats(subscriberUrl);
-    const on = await measureCpu(target.server.pid, () => manifestLoad(target, config, data.images, config.webhookDurationSec));
+    const on = await measureCpu(target.server.pid, load);
     const after = await subscriberStats(subscriberUrl);
     const delivered = after.pulls - before.pulls;
     log(
@@ -258,10 +260,4 @@ export async function runWebhookFigure(config: BenchConfig, data: WorkloadData, 
 
 function describeCpu(cpu: CpuCost | null): string {
   return cpu ? `${cpu.machineMsPer1000} ms (${cpu.registryMsPer1000} ms)` : '-';
-}
-
-function describeLoad(load: ManifestLoad): string {
-  return load.errors === 0
-    ? `${load.requestsPerSec} req/s, p99 ${load.p99Ms} ms`
-    : `FAILED, ${load.errors} non-200/errors ${JSON.stringify(load.errorsByKind)}`;
 }

@@ -1,217 +1,171 @@
-/** The measured workload, identical for every target. */
-import { randomBytes } from 'node:crypto';
-import autocannon from 'autocannon';
-import { makeLargeBlob, smallBlob, type LargeBlob, type SmallBlob } from './blob-data.js';
+/** The measured workload: one round, identical for every configuration. */
+import { makeLargeBlob, writeBlobFiles, type LargeBlob, type SmallBlob } from './blob-data.js';
 import { MiB, type BenchConfig } from './config.js';
+import { manifestLoad, timed, timedPull, timedPushChunked, timedPushMonolithic, type Clients, type ManifestLoad } from './neutral-clients.js';
 import { RegistryClient } from './registry-client.js';
 import { RssSampler, type RssReport } from './rss.js';
-import { MANIFEST_ACCEPT, makeSmallImage, makeSmallImages, OCI_MANIFEST, type SmallImage } from './small-images.js';
+import { makeSmallImages, OCI_MANIFEST, type SmallImage } from './small-images.js';
 import type { RunningTarget } from './target.js';
-import type { WebhookResult } from './webhook-figure.js';
 
-/** One repository per step, so no step can benefit from another's blobs. */
-export const REPO = {
-  warmup: 'bench/warmup',
-  monolithic: 'bench/monolithic',
-  chunked: 'bench/chunked',
-  images: 'bench/images',
-} as const;
+export interface Repositories {
+  monolithic: string;
+  chunked: string;
+  images: string;
+}
 
-export interface WorkloadData {
+/** One repository per step and round, so no step or round can benefit from another's blobs. */
+export function repositoriesOf(round: number): Repositories {
+  return { monolithic: `bench/monolithic-r${round}`, chunked: `bench/chunked-r${round}`, images: `bench/images-r${round}` };
+}
+
+/** A round's content: new random bytes per round (from the round's seed), the same for every configuration. */
+export interface RoundData {
+  round: number;
+  repos: Repositories;
   monolithicBlob: LargeBlob;
   chunkedBlob: LargeBlob;
+  /** The large blobs as files for curl: the monolithic blob whole, the chunked one in PATCH-sized parts (empty without curl). */
+  files: { monolithic: string[]; chunks: string[] };
   images: SmallImage[];
-  warmupBlob: SmallBlob;
-  warmupImage: SmallImage;
 }
 
-export interface ManifestLoad {
-  /** null when any request failed: a throughput with errors is not a figure. */
-  requestsPerSec: number | null;
-  p50Ms: number;
-  p99Ms: number | null;
-  ok: number;
-  errors: number;
-  /** Non-200 answers by status, plus "connection" for socket errors/timeouts. */
-  errorsByKind: Record<string, number>;
-  durationSec: number;
-}
-
-export interface TargetFigures {
-  /** Figure 7 (Berth only; absent for other targets): see webhook-figure.ts. */
-  webhooks?: WebhookResult;
+export interface RoundFigures {
+  round: number;
   monolithicPushMiBps: number;
   chunkedPushMiBps: number;
   pullMiBps: number;
   imagesPerSec: number;
   manifestGet: ManifestLoad;
-  /** Server RSS over steps 1-3. */
+  /** The server's process tree over the whole round. */
   rss: RssReport;
   /** Whether the server took small blobs in a single POST ?digest= (201). */
   singlePostUpload: boolean;
 }
 
-export function prepareWorkloadData(config: BenchConfig): WorkloadData {
-  return {
-    monolithicBlob: makeLargeBlob(config.blobBytes),
-    chunkedBlob: makeLargeBlob(config.blobBytes),
-    images: makeSmallImages(config.images, config.layerBytes),
-    warmupBlob: smallBlob(randomBytes(MiB)),
-    warmupImage: makeSmallImage(-1, config.layerBytes),
-  };
+/**
+ * Digests are computed (and curl's files written to `fileDir`, when given) here,
+ * before any server starts, so no timed step pays for them.
+ */
+export async function prepareRounds(config: BenchConfig, fileDir: string | null): Promise<RoundData[]> {
+  const rounds: RoundData[] = [];
+  for (let round = 1; round <= config.rounds; round++) {
+    const seed = `berth-bench/round-${round}`;
+    const monolithicBlob = makeLargeBlob(`${seed}/monolithic`, config.blobBytes);
+    const chunkedBlob = makeLargeBlob(`${seed}/chunked`, config.blobBytes);
+    const files = fileDir
+      ? {
+          monolithic: await writeBlobFiles(monolithicBlob, fileDir, `r${round}-monolithic`, config.blobBytes),
+          chunks: await writeBlobFiles(chunkedBlob, fileDir, `r${round}-chunked`, config.chunkBytes),
+        }
+      : { monolithic: [], chunks: [] };
+    const images = makeSmallImages(seed, config.images, config.layerBytes);
+    rounds.push({ round, repos: repositoriesOf(round), monolithicBlob, chunkedBlob, files, images });
+  }
+  return rounds;
 }
 
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await work();
-  return (performance.now() - started) / 1000;
-}
-
-const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
+const round1 = (value: number) => Math.round(value * 10) / 10;
 
 /**
- * Touches every code path once (uploads both ways, pull, manifest put/get) so
- * lazy initialisation, JIT and connection set-up stay out of the figures. Also
- * learns whether the server supports single-POST uploads, so step 4 does not
- * send every small blob twice to a server that does not.
+ * Whether the server completes an upload in one POST ?digest= (201) is learnt
+ * from the first small blob, as a client would: until then every blob tries it,
+ * and a 202 is completed with a PUT.
  */
-export async function warmUp(client: RegistryClient, data: WorkloadData): Promise<boolean> {
-  const singlePost = await client.pushSmallSinglePost(REPO.warmup, data.warmupBlob);
-  await client.pushSmallTwoStep(REPO.warmup, data.warmupBlob);
-  const pulled = await client.pullBlob(REPO.warmup, data.warmupBlob.digest);
-  if (pulled.digest !== data.warmupBlob.digest) throw new Error('warm-up pull returned different content');
-  await pushImage(client, REPO.warmup, data.warmupImage, singlePost);
-  await client.getManifestDigest(REPO.warmup, data.warmupImage.tag);
-  return singlePost;
-}
+class SmallBlobPusher {
+  singlePost: boolean | undefined;
 
-async function pushImage(client: RegistryClient, repo: string, image: SmallImage, singlePost: boolean) {
-  for (const blob of [image.config, ...image.layers]) {
-    if (singlePost) await client.pushSmallSinglePost(repo, blob);
-    else await client.pushSmallTwoStep(repo, blob);
+  constructor(private readonly client: RegistryClient) {}
+
+  async push(repo: string, blob: SmallBlob): Promise<void> {
+    if (this.singlePost === false) return this.client.pushSmallTwoStep(repo, blob);
+    this.singlePost = await this.client.pushSmallSinglePost(repo, blob);
   }
-  await client.putManifest(repo, image.tag, OCI_MANIFEST, image.manifest);
 }
 
-/** Workers pull image indexes from a shared counter until all are pushed. */
-export async function pushImagesConcurrently(client: RegistryClient, config: BenchConfig, images: SmallImage[], singlePost: boolean) {
+/** Workers take image indexes from a shared counter until all are pushed. Returns whether single-POST uploads worked. */
+export async function pushImagesConcurrently(client: RegistryClient, config: BenchConfig, repo: string, images: SmallImage[]): Promise<boolean> {
+  const pusher = new SmallBlobPusher(client);
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < images.length; i = next++) {
-      await pushImage(client, REPO.images, images[i], singlePost);
+      const image = images[i];
+      for (const blob of [image.config, ...image.layers]) await pusher.push(repo, blob);
+      await client.putManifest(repo, image.tag, OCI_MANIFEST, image.manifest);
     }
   };
   await Promise.all(Array.from({ length: config.imageWorkers }, worker));
+  return pusher.singlePost === true;
 }
 
 /** Not timed: a fast answer is worthless if it is the wrong manifest. */
-export async function verifyManifests(client: RegistryClient, images: SmallImage[]): Promise<void> {
+export async function verifyManifests(client: RegistryClient, repo: string, images: SmallImage[]): Promise<void> {
   for (const image of images) {
-    const digest = await client.getManifestDigest(REPO.images, image.tag);
+    const digest = await client.getManifestDigest(repo, image.tag);
     if (digest !== image.manifestDigest) {
-      throw new Error(`manifest ${REPO.images}:${image.tag} came back as ${digest}, pushed ${image.manifestDigest}`);
+      throw new Error(`manifest ${repo}:${image.tag} came back as ${digest}, pushed ${image.manifestDigest}`);
     }
   }
 }
 
-/** Step 5's load (also figure 7's): manifest GET by tag, round-robin, for `durationSec`. */
-export async function manifestLoad(
-  target: RunningTarget,
-  config: BenchConfig,
-  images: SmallImage[],
-  durationSec = config.manifestDurationSec,
-): Promise<ManifestLoad> {
-  const paths = images.map((image) => `/v2/${REPO.images}/manifests/${image.tag}`);
-  let next = 0;
-  const result = await autocannon({
-    url: target.baseUrl,
-    connections: config.manifestConnections,
-    duration: durationSec,
-    headers: { accept: MANIFEST_ACCEPT, ...(target.authorization ? { authorization: target.authorization } : {}) },
-    // Socket errors (not HTTP statuses) in the thousands mean the server is
-    // gone: stop rather than hammer a dead port for the rest of the duration.
-    bailout: 1000,
-    // Round-robin over the tags, so one hot tag cannot sit in a tiny cache.
-    requests: [{ method: 'GET', setupRequest: (req) => ({ ...req, path: paths[next++ % paths.length] }) }],
-  });
+export const manifestPaths = (repo: string, images: SmallImage[]) => images.map((image) => `/v2/${repo}/manifests/${image.tag}`);
 
-  const errorsByKind: Record<string, number> = {};
-  let ok = 0;
-  for (const [status, stat] of Object.entries(result.statusCodeStats ?? {})) {
-    if (status === '200') ok += stat.count ?? 0;
-    else errorsByKind[status] = stat.count ?? 0;
-  }
-  if (result.errors > 0) errorsByKind.connection = result.errors;
-  const errors = Object.values(errorsByKind).reduce((a, b) => a + b, 0);
-  return {
-    requestsPerSec: errors === 0 ? round(ok / result.duration, 0) : null,
-    p50Ms: result.latency.p50,
-    p99Ms: errors === 0 ? result.latency.p99 : null,
-    ok,
-    errors,
-    errorsByKind,
-    durationSec: result.duration,
-  };
+export function describeLoad(load: ManifestLoad): string {
+  return load.errors === 0
+    ? `${load.requestsPerSec} req/s, p99 ${load.p99Ms} ms`
+    : `FAILED, ${load.errors} failed requests ${JSON.stringify(load.errorsByKind)}`;
 }
 
-export async function runWorkload(
+/** One round: steps 1-5 on this round's repositories, the server's memory watched throughout. */
+export async function runRound(
   target: RunningTarget,
   config: BenchConfig,
-  data: WorkloadData,
+  clients: Clients,
+  data: RoundData,
   log: (line: string) => void,
-): Promise<TargetFigures> {
+): Promise<RoundFigures> {
   const client = new RegistryClient(target.baseUrl, target.authorization);
   const blobMiB = config.blobBytes / MiB;
+  const { repos } = data;
+  const sampler = new RssSampler(target.server.pid);
+  sampler.start();
   try {
-    const singlePostUpload = await warmUp(client, data);
-    log(`warm-up done (single-POST upload: ${singlePostUpload ? 'supported' : 'not supported, using POST + PUT'})`);
+    const monolithicSec = await timedPushMonolithic(config, clients, target, repos.monolithic, data.monolithicBlob, data.files.monolithic);
+    log(`1. monolithic push ${blobMiB} MiB: ${(blobMiB / monolithicSec).toFixed(1)} MiB/s`);
 
-    const sampler = new RssSampler(target.server.pid);
-    sampler.start();
-    let rss: RssReport;
-    let monolithicSec: number, chunkedSec: number, pullSec: number;
-    try {
-      monolithicSec = await timed(() => client.pushLargeMonolithic(REPO.monolithic, data.monolithicBlob));
-      log(`1. monolithic push ${blobMiB} MiB: ${(blobMiB / monolithicSec).toFixed(1)} MiB/s`);
+    const chunkedSec = await timedPushChunked(config, clients, target, repos.chunked, data.chunkedBlob, data.files.chunks);
+    log(`2. chunked push ${blobMiB} MiB (${config.chunkBytes / MiB} MiB PATCHes): ${(blobMiB / chunkedSec).toFixed(1)} MiB/s`);
 
-      chunkedSec = await timed(() => client.pushLargeChunked(REPO.chunked, data.chunkedBlob, config.chunkBytes));
-      log(`2. chunked push ${blobMiB} MiB (${config.chunkBytes / MiB} MiB PATCHes): ${(blobMiB / chunkedSec).toFixed(1)} MiB/s`);
+    const pulled = await timedPull(config, clients, target, repos.monolithic, data.monolithicBlob.digest);
+    if (pulled.bytes !== config.blobBytes) throw new Error(`pull returned ${pulled.bytes} bytes, expected ${config.blobBytes}`);
+    // Untimed, after the timed pull (so round 1 stays the first pull): the server must have sent the pushed bytes.
+    const check = await client.pullBlob(repos.monolithic, data.monolithicBlob.digest);
+    if (check.digest !== data.monolithicBlob.digest) throw new Error(`pull returned ${check.digest}, expected ${data.monolithicBlob.digest}`);
+    log(`3. pull ${blobMiB} MiB (${clients.pull}; sha256 checked untimed): ${(blobMiB / pulled.seconds).toFixed(1)} MiB/s`);
 
-      let pulled = { bytes: 0, digest: '' };
-      pullSec = await timed(async () => {
-        pulled = await client.pullBlob(REPO.monolithic, data.monolithicBlob.digest);
-      });
-      if (pulled.bytes !== config.blobBytes || pulled.digest !== data.monolithicBlob.digest) {
-        throw new Error(`pull returned ${pulled.bytes} bytes with ${pulled.digest}, expected ${data.monolithicBlob.digest}`);
-      }
-      log(`3. pull ${blobMiB} MiB (sha256 verified): ${(blobMiB / pullSec).toFixed(1)} MiB/s`);
-    } finally {
-      rss = sampler.stop();
-    }
-    log(`6. peak RSS during 1-3: ${rss.peakHwmMiB} MiB (VmHWM), max sampled VmRSS ${rss.maxSampledRssMiB} MiB`);
-
-    const imagesSec = await timed(() => pushImagesConcurrently(client, config, data.images, singlePostUpload));
+    let singlePostUpload = false;
+    const imagesSec = await timed(async () => {
+      singlePostUpload = await pushImagesConcurrently(client, config, repos.images, data.images);
+    });
     log(`4. ${data.images.length} images by ${config.imageWorkers} clients: ${(data.images.length / imagesSec).toFixed(1)} images/s`);
 
-    await verifyManifests(client, data.images);
-    const manifestGet = await manifestLoad(target, config, data.images);
-    log(
-      `5. manifest GET, ${config.manifestConnections} connections, ${manifestGet.durationSec}s: ` +
-        (manifestGet.errors === 0
-          ? `${manifestGet.requestsPerSec} req/s, p99 ${manifestGet.p99Ms} ms`
-          : `FAILED, ${manifestGet.errors} non-200/errors ${JSON.stringify(manifestGet.errorsByKind)}`),
-    );
+    await verifyManifests(client, repos.images, data.images);
+    const manifestGet = await manifestLoad(config, clients, target, manifestPaths(repos.images, data.images), config.manifestDurationSec);
+    log(`5. manifest GET, ${config.manifestConnections} connections, ${manifestGet.durationSec}s (${manifestGet.client}): ${describeLoad(manifestGet)}`);
 
+    const rss = sampler.stop();
+    log(`peak RSS in the round: ${rss.peakHwmMiB} MiB (sum of VmHWM over ${rss.processes} process(es)), max sampled ${rss.maxSampledRssMiB} MiB, max sampled PSS ${rss.maxSampledPssMiB} MiB`);
     return {
-      monolithicPushMiBps: round(blobMiB / monolithicSec),
-      chunkedPushMiBps: round(blobMiB / chunkedSec),
-      pullMiBps: round(blobMiB / pullSec),
-      imagesPerSec: round(data.images.length / imagesSec),
+      round: data.round,
+      monolithicPushMiBps: round1(blobMiB / monolithicSec),
+      chunkedPushMiBps: round1(blobMiB / chunkedSec),
+      pullMiBps: round1(blobMiB / pulled.seconds),
+      imagesPerSec: round1(data.images.length / imagesSec),
       manifestGet,
       rss,
       singlePostUpload,
     };
   } finally {
+    sampler.stop(); // again, harmlessly, on success: a failed round must not leave the timer sampling
     await client.close();
   }
 }

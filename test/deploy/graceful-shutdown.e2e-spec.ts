@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,30 +9,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryClient, randomBlob, sha256, withQuery } from '../support/http.js';
 import { TestDatabase, postgresAvailable } from '../support/database.js';
 import { basicAuth } from '../support/registry.js';
+import { freePort, acceptsConnections } from '../support/ports.js';
 
 const available = await postgresAvailable();
 if (!available) console.warn('[graceful shutdown] SKIPPED: Postgres is not reachable at TEST_DATABASE_URL');
 
 const ADMIN = { username: 'admin', password: `admin-${randomBytes(6).toString('hex')}` };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function connects(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /** A PUT whose body the test sends in two halves, on its own connection. */
 function slowPut(url: string, body: Buffer): { sendRest(): void; response: Promise<http.IncomingMessage> } {
@@ -72,6 +53,7 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
         ADMIN_USERNAME: ADMIN.username,
         ADMIN_PASSWORD: ADMIN.password,
         LOG_LEVEL: 'log',
+        AUTO_CREATE_NAMESPACES: 'true',
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -80,9 +62,10 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
     started.stdout!.on('data', (c) => (output += c));
     started.stderr!.on('data', (c) => (output += c));
     const exited = new Promise<number | null>((resolve) => started.once('exit', (code) => resolve(code)));
-    for (let i = 0; i < 300; i++) {
+    // Generous: started from source on a busy machine, start-up can take a minute.
+    for (let i = 0; i < 3000; i++) {
       if (started.exitCode !== null) throw new Error(`the registry exited at start-up:\n${output}`);
-      if (await connects(port)) return { process: started, exited };
+      if (await acceptsConnections(port)) return { process: started, exited };
       await sleep(100);
     }
     throw new Error(`the registry did not start:\n${output}`);
@@ -116,7 +99,7 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
 
     registry.process.kill('SIGTERM');
     await sleep(500);
-    expect(await connects(port)).toBe(false);
+    expect(await acceptsConnections(port)).toBe(false);
     expect(registry.process.exitCode).toBeNull();
 
     upload.sendRest();
@@ -130,7 +113,7 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
     expect(sha256(res.body)).toBe(sha256(blob));
     child!.kill('SIGTERM');
     expect(await new Promise((resolve) => child!.once('exit', resolve))).toBe(0);
-  });
+  }, 600_000);
 
   it('gives up on a stalled request after SHUTDOWN_TIMEOUT_SECONDS and still exits 0', async () => {
     const port = await freePort();
@@ -145,5 +128,5 @@ describe.skipIf(!available)('graceful shutdown (apps/registry/src/main.ts as a p
     expect(await registry.exited).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(10_000);
     expect(output).toContain('requests still running after 1 s');
-  });
+  }, 300_000);
 });

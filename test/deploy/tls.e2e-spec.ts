@@ -1,10 +1,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestRegistry, postgresAvailable, startRegistry } from '../support/registry.js';
+import { type TestRegistry, basicAuth, postgresAvailable, startRegistry } from '../support/registry.js';
 
 const available = await postgresAvailable();
 if (!available) console.warn('[tls] SKIPPED: Postgres is not reachable at TEST_DATABASE_URL');
@@ -32,6 +33,18 @@ function get(url: string, ca: Buffer): Promise<{ status: number; headers: Record
   });
 }
 
+function send(method: string, url: string, ca: Buffer, headers: Record<string, string>, body?: Buffer): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, ca, headers: { ...headers, 'Content-Length': String(body?.length ?? 0) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 describe.skipIf(!available)('TLS: HTTPS served directly with TLS_CERT and TLS_KEY', () => {
   let dir: string;
   let pair: { cert: string; key: string };
@@ -53,6 +66,21 @@ describe.skipIf(!available)('TLS: HTTPS served directly with TLS_CERT and TLS_KE
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/^Bearer realm=/);
     await expect(get(`https://${registry.host}/v2/`, Buffer.from(''))).rejects.toThrow(/self-signed|certificate/i);
+  });
+
+  it('pulls a blob over HTTPS (streamed: sendfile cannot write to a TLS socket), whole and by range', async () => {
+    const ca = await readFile(pair.cert);
+    const auth = { Authorization: basicAuth(registry.admin!) };
+    const blob = randomBytes(5 * 1024 * 1024 + 7);
+    const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+    const pushed = await send('POST', `https://${registry.host}/v2/tls/blob/blobs/uploads/?digest=${digest}`, ca, { ...auth, 'Content-Type': 'application/octet-stream' }, blob);
+    expect(pushed.status).toBe(201);
+    const whole = await send('GET', `https://${registry.host}/v2/tls/blob/blobs/${digest}`, ca, auth);
+    expect(whole.status).toBe(200);
+    expect(whole.body.equals(blob)).toBe(true);
+    const range = await send('GET', `https://${registry.host}/v2/tls/blob/blobs/${digest}`, ca, { ...auth, Range: 'bytes=3000000-' });
+    expect(range.status).toBe(206);
+    expect(range.body.equals(blob.subarray(3000000))).toBe(true);
   });
 
   it('stops at start-up with a message naming the variable: a missing file, a key of another certificate, not PEM', async () => {

@@ -3,30 +3,12 @@
  * at a time, audited) and the CLI (`gc`, `purge-uploads`, run through tsx against the
  * same database and storage).
  */
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { RegistryClient, buildImage, sha256 } from '../support/http.js';
 import { Api, createUser, expectApiError, expectStatus } from '../admin/support.js';
-import { type GcRegistry, gcSuiteAvailable, sleep, startGcRegistry } from './support.js';
+import { type GcRegistry, cli, gcSuiteAvailable, sleep, startGcRegistry } from './support.js';
 
 const available = await gcSuiteAvailable('gc/api-cli');
-const CLI = fileURLToPath(new URL('../../apps/cli/src/main.ts', import.meta.url));
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Runs the CLI through tsx with `env`, to its exit. */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 describe.skipIf(!available)('garbage collection: admin API and CLI', () => {
   let registry: GcRegistry;
   let admin: Api;

@@ -1,5 +1,5 @@
 /**
- * Garbage collection on the embedded database (PGlite, one connection, one process):
+ * Garbage collection on the embedded database (a PostgreSQL child process of the registry):
  * the same queries and locks, and the in-process flag as the one-run-at-a-time lock.
  */
 import { access } from 'node:fs/promises';

@@ -169,4 +169,21 @@ describe.skipIf(!available)('garbage collection: space freed, structure kept', (
     expect(await registry.gc({})).toMatchObject({ orphanFilesDeleted: 1, bytesFreed: bytes.length });
     expect(await registry.hasBlobFile(digest)).toBe(false);
   });
+
+  it('keeps the file of a completion cut off after its move, which its retry needs, until the session goes', async () => {
+    const repo = 'gcspace/pending';
+    const uuid = (await c.startUpload(repo)).split('/').pop()!.split('?')[0];
+    const bytes = Buffer.from('moved by a completion that crashed before committing');
+    const digest = sha256(bytes);
+    await registry.sql('UPDATE uploads SET digest = $1 WHERE id = $2', [digest, uuid]);
+    const hex = digest.slice('sha256:'.length);
+    const dir = join(registry.storageRoot, 'blobs', 'sha256', hex.slice(0, 2), hex);
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'data'), bytes);
+    expect(await registry.gc({})).toMatchObject({ orphanFilesDeleted: 0 });
+    expect(await registry.hasBlobFile(digest)).toBe(true);
+    await registry.sql('DELETE FROM uploads WHERE id = $1', [uuid]);
+    expect(await registry.gc({})).toMatchObject({ orphanFilesDeleted: 1 });
+    expect(await registry.hasBlobFile(digest)).toBe(false);
+  });
 });

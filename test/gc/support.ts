@@ -3,8 +3,10 @@
  * Postgres database with filesystem storage, whose services, SQL and files the tests
  * can reach, and which runs no schedule of its own.
  */
+import { spawn } from 'node:child_process';
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
 import { type GcOptions, type GcRun, GcRunService } from '@berth/gc';
 import { postgresAvailable } from '../support/database.js';
@@ -61,3 +63,19 @@ export async function startGcRegistry(env: Record<string, string> = {}): Promise
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const CLI = fileURLToPath(new URL('../../apps/cli/src/main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Runs the CLI through tsx with `env` (and nothing else of this process's environment but PATH and HOME), to its exit. */
+export function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('npx', ['tsx', CLI, ...args], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -14,7 +14,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders } from 'node:http';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,6 +22,9 @@ import { fileURLToPath } from 'node:url';
 import { Api } from '../admin/support.js';
 import { TestDatabase, postgresAvailable } from '../support/database.js';
 import { rememberCredentials, type Credentials } from '../support/registry.js';
+import { tiedToThisProcess } from '../support/tied-process.js';
+import { freePort } from '../support/ports.js';
+export { freePort } from '../support/ports.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const REGISTRY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'registry', 'src', 'main.js');
@@ -180,17 +183,6 @@ export async function stopAllChildren(): Promise<void> {
   );
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
 const OUTPUT_TAIL = 32 * 1024;
 
 /** A child whose output is kept (its tail) and whose exit is observed. */
@@ -297,9 +289,9 @@ export class RedisServer {
 
   async start(): Promise<void> {
     if (this.running) return;
+    // Dies with the test process: an interrupted run leaves no redis-server behind.
     const child = spawn(
-      REDIS_SERVER_BIN,
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
+      ...tiedToThisProcess(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]),
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child = new Child('redis-server', child);
@@ -513,6 +505,7 @@ export class RegistryProcess {
       DATABASE_URL: database.url,
       STORAGE_DRIVER: 'filesystem',
       LOG_LEVEL: 'warn',
+      AUTO_CREATE_NAMESPACES: 'true',
       ADMIN_USERNAME: 'admin',
       ADMIN_PASSWORD: `notify-${randomBytes(9).toString('base64url')}`,
       WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
@@ -551,7 +544,7 @@ export class RegistryProcess {
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.running) throw new Error('the registry is already running');
     if (this.child) this.previousOutput += `${this.child.output(200)}\n--- restart ---\n`;
-    const child = spawn(process.execPath, [REGISTRY_MAIN], {
+    const child = spawn(...tiedToThisProcess(process.execPath, [REGISTRY_MAIN]), {
       cwd: this.dataDir, // no stray .env is read from the repository
       env: { ...this.inheritedEnv(), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -584,7 +577,7 @@ export class RegistryProcess {
    */
   startWorker(): WorkerProcess {
     if (!existsSync(WORKER_MAIN)) throw new Error(`${WORKER_MAIN} is missing: run npm run build`);
-    const child = spawn(process.execPath, [WORKER_MAIN], {
+    const child = spawn(...tiedToThisProcess(process.execPath, [WORKER_MAIN]), {
       cwd: this.dataDir,
       env: { ...this.inheritedEnv(), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -33,6 +33,7 @@ describe.skipIf(!available)('read-only mode (READ_ONLY=true)', () => {
       DATABASE_URL: database.url,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
+      AUTO_CREATE_NAMESPACES: 'true',
       ADMIN_USERNAME: ADMIN.username,
       ADMIN_PASSWORD: ADMIN.password,
       READ_ONLY: String(readOnly),

@@ -135,6 +135,7 @@ describe.skipIf(!available)('two registry replicas and workers over shared Postg
       // Every other second, so the test sees scheduled runs from two workers.
       GC_SCHEDULE: '*/2 * * * * *',
       LOG_LEVEL: 'warn',
+      AUTO_CREATE_NAMESPACES: 'true',
     };
     // Started together: migrations run once under their advisory lock, the administrator is created once.
     [{ client: a, host: hostA }, { client: b, host: hostB }] = await Promise.all([startRegistry('replica A'), startRegistry('replica B'), startWorker('worker 1')]);

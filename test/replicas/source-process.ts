@@ -5,8 +5,9 @@
  * a build. Its output is kept (the tail) for failure messages.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../support/ports.js';
+export { freePort } from '../support/ports.js';
 
 const OUTPUT_TAIL = 32 * 1024;
 
@@ -74,10 +75,3 @@ export class SourceProcess {
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}

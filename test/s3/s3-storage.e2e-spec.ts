@@ -3,7 +3,7 @@ import { S3Driver } from '../../libs/storage/src/s3/s3.driver.js';
 import { S3TestServer } from '../../libs/storage/src/s3/testing/s3-test-server.js';
 import { startRestartableRegistry, type RestartableRegistry } from '../api/restartable-registry.js';
 import { RegistryClient, buildImage, e2eAvailable, externalRegistry, randomBlob, sha256, uniq, withQuery, type Res } from '../support/http.js';
-import { startRegistry, type TestRegistry } from '../support/registry.js';
+import { startRegistry, type InProcessRegistry, type TestRegistry } from '../support/registry.js';
 
 const available = !externalRegistry && (await e2eAvailable('s3'));
 const MiB = 1024 * 1024;
@@ -130,6 +130,25 @@ describe.skipIf(!available)('S3 storage: STORAGE_REDIRECT=false', () => {
   afterAll(async () => {
     await registry?.close();
     await s3?.stop();
+  });
+
+  it('refuses up front, with 413 SIZE_INVALID, a chunk that would take an upload past 10,000 parts; the session stays', async () => {
+    const database = (registry as InProcessRegistry).database!;
+    const location = await client.startUpload(`${uniq('s3')}/huge`);
+    const uuid = new URL(location).pathname.split('/').pop()!;
+    const max = 10_000 * 10 * MiB;
+    // As if all but 5 bytes of the largest file had arrived: the refusal comes before any staged byte is read.
+    await database.query('UPDATE uploads SET size = $2 WHERE id = $1', [uuid, max - 5]);
+    const res = await client.patch(location, {
+      headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${max - 5}-${max}` },
+      body: randomBlob(6),
+    });
+    expect(res.status, res.text).toBe(413);
+    const error = (JSON.parse(res.text) as { errors: { code: string; message: string }[] }).errors[0];
+    expect(error).toMatchObject({ code: 'SIZE_INVALID', message: 'the storage holds at most 97.7 GiB per blob: this chunk would take the upload past it' });
+    const status = await client.get(location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get('range')).toBe(`0-${max - 6}`);
   });
 
   it('streams blob bytes itself, ranges included', async () => {

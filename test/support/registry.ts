@@ -68,7 +68,7 @@ export function externalCredentials(): Credentials | undefined {
 }
 
 export interface StartOptions {
-  embedded?: boolean; // no DATABASE_URL: embedded PGlite under dataDir
+  embedded?: boolean; // no DATABASE_URL: the embedded PostgreSQL server under dataDir
   /**
    * Default: TEST_STORAGE_DRIVER, else filesystem. `s3` starts a private s3rver for the
    * registry, with redirects off (blob GETs answer with the bytes, as the API suite
@@ -119,6 +119,9 @@ export async function startInProcessRegistry(options: InProcessOptions = {}): Pr
         STORAGE_DRIVER: storageDriver,
         ...(s3 ? { ...s3.env(), STORAGE_REDIRECT: 'false' } : {}),
         LOG_LEVEL: 'warn',
+        // The suites push as the administrator into namespaces they never create; the
+        // production default (refusal) has its own suite, test/admin/namespace-on-push.
+        AUTO_CREATE_NAMESPACES: 'true',
         ...(db ? { DATABASE_URL: db.url } : {}),
         ...options.env,
         ...adminVars,

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { AuditService, PasswordHasher, UserService } from '@berth/auth';
+import { AuditService, CredentialGenerationStore, PasswordHasher, UserService } from '@berth/auth';
 import type { BerthConfig } from '@berth/config';
-import { openDatabase } from '@berth/database';
+import { ManifestChanges, openDatabase } from '@berth/database';
 import { UsageError } from './usage-error.js';
 
 export const USER_USAGE = `  user create <name> [--admin] [--password-stdin]
@@ -25,7 +25,7 @@ export async function userCommand(config: BerthConfig, args: string[]): Promise<
   const dataSource = await openDatabase(config);
   try {
     const audit = new AuditService(dataSource);
-    const users = new UserService(dataSource, new PasswordHasher(), audit);
+    const users = new UserService(dataSource, new PasswordHasher(), audit, new CredentialGenerationStore(), new ManifestChanges());
     const ctx = { actor: 'cli' };
     if (action === 'create') {
       const user = await users.create({ username, password, isAdmin: values.admin === true }, ctx);

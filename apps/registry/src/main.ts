@@ -1,8 +1,12 @@
-import dotenv from 'dotenv';
-import { Logger } from '@nestjs/common';
-import { BerthConfig, ConfigError } from '@berth/config';
-import { createRegistryApp } from './bootstrap.js';
-import { closeGracefullyOnSignals } from './graceful-shutdown.js';
+import { GracefulShutdown } from './graceful-shutdown.js';
+
+// Before anything else is loaded (Nest, TypeORM and the modules take a while): see GracefulShutdown.
+const shutdown = new GracefulShutdown();
+
+const { default: dotenv } = await import('dotenv');
+const { Logger } = await import('@nestjs/common');
+const { BerthConfig, ConfigError } = await import('@berth/config');
+const { createRegistryApp } = await import('./bootstrap.js');
 
 dotenv.config({ quiet: true });
 
@@ -10,8 +14,9 @@ try {
   const config = new BerthConfig(process.env);
   const app = await createRegistryApp(process.env);
   await app.listen(config.port, config.host);
-  closeGracefullyOnSignals(app, config.shutdownTimeoutSeconds);
-  new Logger('Berth').log(
+  const logger = new Logger('Berth');
+  shutdown.attach(app, config.shutdownTimeoutSeconds, logger);
+  logger.log(
     `registry listening on ${config.tls ? 'https' : 'http'}://${config.host}:${config.port} (database: ${config.database.url ? 'postgres' : `embedded in ${config.database.embeddedDir}`}, storage: ${config.storage.driver})`,
   );
 } catch (err) {

@@ -1,14 +1,16 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, HttpException, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
 import { BerthConfig } from '@berth/config';
 import { RegistryError, assertRepositoryName, isRepositoryName } from '@berth/core';
-import type { RegistryAction } from '@berth/database';
+import { type RegistryAction, databaseUnavailable, isDatabaseOutage } from '@berth/database';
 import { AccessService } from './access.service.js';
 import { CredentialService } from './credential.service.js';
 import { PUBLIC_ROUTE, REGISTRY_ACCESS, type RegistryRequirement } from './decorators.js';
 import { ANONYMOUS, type Principal } from './identity.js';
 import { JwtStrategy, type TokenPrincipal } from './jwt.strategy.js';
+import { RevocationService } from './revocation.service.js';
+import { setAttemptedLogin } from './login-attempt.js';
 import { VerifiedTokens } from './verified-tokens.js';
 
 type AuthenticatedRequest = Request & { user?: Principal };
@@ -40,6 +42,7 @@ export class AccessGuard implements CanActivate {
     private readonly credentials: CredentialService,
     private readonly access: AccessService,
     private readonly jwt: JwtStrategy,
+    private readonly revocations: RevocationService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -47,9 +50,10 @@ export class AccessGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const requirement = this.reflector.getAllAndOverride<RegistryRequirement | undefined>(REGISTRY_ACCESS, targets);
-    const registry = req.path.startsWith('/v2');
-    await this.authenticate(req, registry ? requirement : undefined);
-    if (registry) await this.authorizeRegistry(req, requirement);
+    // Every /v2 route names what it needs; the path is not a safe test (Express matches
+    // routes case-insensitively by default: /V2/… reached the same handlers).
+    await this.authenticate(req, requirement);
+    if (requirement) await this.authorizeRegistry(req, requirement);
     else this.authorizeApi(req);
     return true;
   }
@@ -61,23 +65,29 @@ export class AccessGuard implements CanActivate {
         req.user = { identity: ANONYMOUS };
       } else if (/^Bearer /i.test(header)) {
         const token = header.slice(7).trim();
-        const known = this.verifiedTokens.get(token);
-        if (known) {
-          req.user = known;
-        } else {
-          const principal = await this.verifyBearer(req);
-          req.user = principal;
+        let principal = this.verifiedTokens.get(token);
+        if (!principal) {
+          principal = await this.verifyBearer(req);
           if (principal.audience === 'registry') this.verifiedTokens.set(token, principal, principal.expiresAt);
         }
+        // Checked on every use, cached or not: a revocation after the first use counts too. (Admin API
+        // tokens carry no grants; the strategy has checked their account against the database.)
+        if (principal.audience === 'registry' && !this.revocations.stands(principal.identity, principal.generation)) {
+          throw new RegistryError('UNAUTHORIZED', 'token revoked');
+        }
+        req.user = principal;
       } else {
         const basic = CredentialService.parseBasic(header);
         if (!basic) throw new RegistryError('UNAUTHORIZED', 'unsupported authorization scheme');
+        setAttemptedLogin(req, basic.username);
         req.user = { identity: await this.credentials.authenticate(basic.username, basic.password, req.ip) };
       }
     } catch (err) {
-      if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') throw err;
-      const message = err instanceof Error && err.message ? err.message : 'authentication failed';
-      throw this.unauthorized(req, requirement, message);
+      if (err instanceof RegistryError && (err.code === 'TOOMANYREQUESTS' || err.code === 'UNAVAILABLE')) throw err;
+      // Only a refused credential is a 401; an outage or a bug must not pass for one (nor show its message).
+      if (isDatabaseOutage(err)) throw databaseUnavailable();
+      if (!(err instanceof RegistryError || (err instanceof HttpException && err.getStatus() < 500))) throw err;
+      throw this.unauthorized(req, requirement, err.message || 'authentication failed');
     }
   }
 
@@ -96,15 +106,13 @@ export class AccessGuard implements CanActivate {
     });
   }
 
-  private async authorizeRegistry(req: AuthenticatedRequest, requirement: RegistryRequirement | undefined): Promise<void> {
+  private async authorizeRegistry(req: AuthenticatedRequest, requirement: RegistryRequirement): Promise<void> {
     const principal = req.user as Principal | TokenPrincipal;
     if ('audience' in principal && principal.audience !== 'registry') {
       throw this.unauthorized(req, requirement, 'this token is for the admin API, not the registry');
     }
     const viaToken = principal.tokenAccess !== undefined;
     const anonymous = !viaToken && principal.identity.kind === 'anonymous';
-    // No requirement declared means no access: a /v2 route must say what it needs.
-    if (!requirement) throw new RegistryError('DENIED', 'route not available');
     if (anonymous) throw this.unauthorized(req, requirement, 'authentication required');
     if (requirement === 'base') return;
     if (requirement === 'catalog') {
@@ -135,7 +143,7 @@ export class AccessGuard implements CanActivate {
   }
 
   private unauthorized(req: Request, requirement: RegistryRequirement | undefined, message: string, insufficient = false): RegistryError {
-    if (!req.path.startsWith('/v2')) {
+    if (!requirement) {
       return new RegistryError('UNAUTHORIZED', message, undefined, { 'WWW-Authenticate': 'Bearer realm="berth-api"' });
     }
     const realm = `${this.config.publicUrl ?? `${req.protocol}://${req.get('host')}`}/auth/token`;
@@ -152,5 +160,10 @@ function scopeOf(req: Request, requirement: RegistryRequirement | undefined): st
   if (!requirement || requirement === 'base') return undefined;
   const name = req.params.name as string;
   // Only a valid name goes into the header (no quotes or line breaks from the URL).
-  return isRepositoryName(name) ? `repository:${name}:${NEEDED[requirement.action].join(',')}` : undefined;
+  if (!isRepositoryName(name)) return undefined;
+  const scope = `repository:${name}:${NEEDED[requirement.action].join(',')}`;
+  // A mount reads the source: as in Distribution, the challenge asks for pull there too,
+  // so that a client following it gets a token that can mount.
+  const from = req.method === 'POST' && req.query.mount !== undefined ? req.query.from : undefined;
+  return typeof from === 'string' && from !== name && isRepositoryName(from) ? `${scope} repository:${from}:pull` : scope;
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { isRepositoryName } from '@berth/core';
 import type { RegistryAction, Role } from '@berth/database';
+import { type NamespaceAccess, NamespaceStore } from './accounts/namespace.store.js';
 import type { AccessEntry, Identity, Principal } from './identity.js';
 import { REGISTRY_ACTIONS, ROLE_ACTIONS, globToRegex, namespaceOf, repositoryMatches } from './roles.js';
 
@@ -21,33 +22,19 @@ export function parseScope(text: string): Scope | undefined {
   return { type: text.slice(0, first), name: text.slice(first + 1, last), actions };
 }
 
-interface NamespaceAccess {
-  visibility: 'private' | 'public';
-  role?: Role;
-}
-
 /** Decides what an identity may do: the permission model of namespaces, roles and robots. */
 @Injectable()
 export class AccessService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly namespaces: NamespaceStore,
+  ) {}
 
   /** Registry actions `identity` may perform on `repository`. */
   async allowedActions(identity: Identity, repository: string): Promise<Set<RegistryAction>> {
     if (identity.kind === 'user' && identity.isAdmin) return new Set(REGISTRY_ACTIONS);
     const namespace = namespaceOf(repository);
-    const access = await this.namespaceAccess(identity, namespace);
-    const allowed = new Set<RegistryAction>();
-    if (access?.visibility === 'public') allowed.add('pull');
-    if (identity.kind === 'user' && access?.role) for (const a of ROLE_ACTIONS[access.role]) allowed.add(a);
-    if (identity.kind === 'robot' && identity.namespace === namespace && access) {
-      const inGrant = identity.repositories === null || identity.repositories.some((p) => repositoryMatches(p, repository));
-      if (inGrant) {
-        for (const a of identity.actions) allowed.add(a);
-        // Pushing needs to read what is there (HEAD before upload, manifest checks).
-        if (identity.actions.includes('push')) allowed.add('pull');
-      }
-    }
-    return allowed;
+    return actionsOn(identity, repository, (await this.namespaceAccess(identity, [namespace])).get(namespace));
   }
 
   /** Whether the caller may pull `repository`: by its token's grant, or by its permissions. */
@@ -58,8 +45,14 @@ export class AccessService {
     return (await this.allowedActions(principal.identity, repository)).has('pull');
   }
 
-  /** The token's `access` claim: requested ∩ permitted, per scope. Unknown types are dropped. */
+  /**
+   * The token's `access` claim: requested ∩ permitted, per scope. Unknown types are dropped.
+   * The namespaces of all scopes are read in one query, however many scopes there are.
+   */
   async grant(identity: Identity, scopes: Scope[]): Promise<AccessEntry[]> {
+    const repositories = scopes.filter((s) => s.type === 'repository' && isRepositoryName(s.name));
+    const admin = identity.kind === 'user' && identity.isAdmin;
+    const access = repositories.length && !admin ? await this.namespaceAccess(identity, [...new Set(repositories.map((s) => namespaceOf(s.name)))]) : new Map();
     const granted: AccessEntry[] = [];
     for (const scope of scopes) {
       if (scope.type === 'registry' && scope.name === 'catalog') {
@@ -68,7 +61,7 @@ export class AccessService {
         continue;
       }
       if (scope.type !== 'repository' || !isRepositoryName(scope.name)) continue;
-      const allowed = await this.allowedActions(identity, scope.name);
+      const allowed = admin ? new Set(REGISTRY_ACTIONS) : actionsOn(identity, scope.name, access.get(namespaceOf(scope.name)));
       const wanted = scope.actions.includes('*') ? [...REGISTRY_ACTIONS] : scope.actions;
       const actions = wanted.filter((a): a is RegistryAction => allowed.has(a as RegistryAction));
       if (actions.length) granted.push({ type: 'repository', name: scope.name, actions: [...new Set(actions)] });
@@ -80,7 +73,7 @@ export class AccessService {
   async roleIn(identity: Identity, namespace: string): Promise<Role | undefined> {
     if (identity.kind !== 'user') return undefined;
     if (identity.isAdmin) return 'owner';
-    return (await this.namespaceAccess(identity, namespace))?.role;
+    return (await this.namespaceAccess(identity, [namespace])).get(namespace)?.role;
   }
 
   /**
@@ -108,14 +101,23 @@ export class AccessService {
     return { clause: publicNs, params: [] };
   }
 
-  private async namespaceAccess(identity: Identity, namespace: string): Promise<NamespaceAccess | undefined> {
-    const rows: { visibility: 'private' | 'public'; role: Role | null }[] = await this.dataSource.query(
-      `SELECT n.visibility, m.role FROM namespaces n
-         LEFT JOIN memberships m ON m.namespace_id = n.id AND m.user_id = $2
-        WHERE n.name = $1`,
-      [namespace, identity.kind === 'user' ? identity.id : null],
-    );
-    if (!rows.length) return undefined;
-    return { visibility: rows[0].visibility, role: rows[0].role ?? undefined };
+  private namespaceAccess(identity: Identity, namespaces: string[]): Promise<Map<string, NamespaceAccess>> {
+    return this.namespaces.access(this.dataSource.manager, namespaces, identity.kind === 'user' ? identity.id : null);
   }
+}
+
+/** What `identity` (not an administrator) may do on `repository`, given its namespace's access (undefined: no such namespace). */
+function actionsOn(identity: Identity, repository: string, access: NamespaceAccess | undefined): Set<RegistryAction> {
+  const allowed = new Set<RegistryAction>();
+  if (access?.visibility === 'public') allowed.add('pull');
+  if (identity.kind === 'user' && access?.role) for (const a of ROLE_ACTIONS[access.role]) allowed.add(a);
+  if (identity.kind === 'robot' && identity.namespace === namespaceOf(repository) && access) {
+    const inGrant = identity.repositories === null || identity.repositories.some((p) => repositoryMatches(p, repository));
+    if (inGrant) {
+      for (const a of identity.actions) allowed.add(a);
+      // Pushing needs to read what is there (HEAD before upload, manifest checks).
+      if (identity.actions.includes('push')) allowed.add('pull');
+    }
+  }
+  return allowed;
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { type AuditRow, AuditStore } from './audit.store.js';
 import { type Identity, actorName } from './identity.js';
 
 export interface AuditEvent {
@@ -11,23 +12,34 @@ export interface AuditEvent {
   /** Never a secret. */
   detail?: Record<string, unknown>;
   clientAddr?: string;
+  /** When it happened, for an entry written later than that; default: now. */
+  at?: Date;
 }
 
-/** Records every change made through the admin API or at start-up. */
+/** Records every change made through the admin API, /v2 deletes, failed logins and start-up changes. */
 @Injectable()
 export class AuditService {
+  private readonly store = new AuditStore();
+
   constructor(private readonly dataSource: DataSource) {}
 
   async record(event: AuditEvent, manager: EntityManager = this.dataSource.manager): Promise<void> {
-    await manager.query(
-      'INSERT INTO audit_log (actor, action, target, detail, client_addr) VALUES ($1, $2, $3, $4, $5)',
-      [
-        typeof event.actor === 'string' ? event.actor : actorName(event.actor),
-        event.action,
-        event.target,
-        event.detail ? JSON.stringify(event.detail) : null,
-        event.clientAddr ?? null,
-      ],
-    );
+    await this.store.insert(manager, [rowOf(event)]);
   }
+
+  /** Several entries in one statement. */
+  async recordAll(events: AuditEvent[], manager: EntityManager = this.dataSource.manager): Promise<void> {
+    await this.store.insert(manager, events.map(rowOf));
+  }
+}
+
+function rowOf(event: AuditEvent): AuditRow {
+  return {
+    actor: typeof event.actor === 'string' ? event.actor : actorName(event.actor),
+    action: event.action,
+    target: event.target,
+    detail: event.detail ?? null,
+    clientAddr: event.clientAddr ?? null,
+    at: event.at,
+  };
 }

@@ -1,25 +1,32 @@
 import { Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { RegistryError } from '@berth/core';
 import type { Identity, RobotIdentity, UserIdentity } from './identity.js';
 import { type RobotCredentials, RobotService } from './accounts/robot.service.js';
 import { robotSecretMatches } from './accounts/robot-secret.js';
+import { type UserCredentials, UserStore } from './accounts/user.store.js';
+import { FailedLoginService } from './failed-login.service.js';
 import { LoginThrottleService } from './login-throttle.service.js';
 import { PasswordHasher } from './password-hasher.js';
+import { VerifiedLogins } from './verified-logins.js';
 
-const VERIFIED_CACHE_LIMIT = 10_000;
+/** A login that checked out, and until when it may be remembered (a robot's expiry). */
+interface Verified {
+  identity: UserIdentity | RobotIdentity;
+  expiresAt?: Date;
+  /** Found in VerifiedLogins, not checked again. */
+  remembered?: boolean;
+}
 
 /**
  * Checks usernames with passwords and robot logins with secrets. Failures are
- * counted per account and address (429 past the limit) and all look alike to the
- * caller. Scripts that send Basic credentials on every request would pay a full
- * argon2 verification each time, so a successful check is remembered, keyed by the
- * stored hash: a password change or a disabled account takes effect at once.
+ * counted per (account, address) and per address (see LoginThrottleService), audited and
+ * counted in the metrics (FailedLoginService), and all look alike to the caller. Scripts
+ * that send Basic credentials on every request would pay a full argon2 verification and
+ * three queries each time, so successes are remembered for a while (VerifiedLogins).
  */
 @Injectable()
 export class CredentialService {
-  private readonly verified = new Map<string, true>();
   private dummyHash?: Promise<string>;
 
   constructor(
@@ -27,6 +34,9 @@ export class CredentialService {
     private readonly hasher: PasswordHasher,
     private readonly throttle: LoginThrottleService,
     private readonly robots: RobotService,
+    private readonly users: UserStore,
+    private readonly failedLogins: FailedLoginService,
+    private readonly logins: VerifiedLogins,
   ) {}
 
   /** Decodes an `Authorization: Basic …` header; undefined when it is not one. */
@@ -38,17 +48,36 @@ export class CredentialService {
     return { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
   }
 
-  /** A user (`alice`) or robot (`team+ci`) login; throws UNAUTHORIZED or TOOMANYREQUESTS. */
-  async authenticate(username: string, secret: string, address: string | undefined): Promise<UserIdentity | RobotIdentity> {
-    const { accountFailures } = await this.throttle.check(username, address);
-    const identity = username.includes('+') ? await this.checkRobot(username, secret) : await this.checkUser(username, secret);
-    if (!identity) {
-      await this.throttle.recordFailure(username, address);
+  /**
+   * A user (`alice`) or robot (`team+ci`) login; throws UNAUTHORIZED or TOOMANYREQUESTS.
+   * `fresh` checks against the database even when the login was verified a moment ago:
+   * for logins that hand out longer-lived credentials (API sessions, refresh tokens),
+   * which must never rest on a remembered success.
+   */
+  async authenticate(username: string, secret: string, address: string | undefined, fresh = false): Promise<UserIdentity | RobotIdentity> {
+    const pair = this.throttle.pairKey(username, address);
+    const key = this.logins.keyOf(pair, username, secret);
+    const known = fresh ? undefined : this.logins.get(key);
+    if (known) return known;
+    const ticket = this.logins.ticket();
+    // Checked again once the throttle lets this attempt run: concurrent first requests queue there behind one check.
+    const verify = async (): Promise<Verified | undefined> => {
+      const remembered = fresh ? undefined : this.logins.get(key);
+      if (remembered) return { identity: remembered, remembered: true };
+      return username.includes('+') ? this.checkRobot(username, secret) : this.checkUser(username, secret);
+    };
+    const verified = await this.throttle.attempt(username, address, verify).catch((err: unknown) => {
+      if (err instanceof RegistryError && err.code === 'TOOMANYREQUESTS') this.failedLogins.record(username, address, 'throttled');
+      this.logins.forget([pair]);
+      throw err;
+    });
+    if (!verified) {
+      this.logins.forget([pair]);
+      this.failedLogins.record(username, address, 'invalid_credentials');
       throw new RegistryError('UNAUTHORIZED', 'incorrect username or password');
     }
-    // Only a count that exists needs clearing: a Basic-authenticated client logs in on every request.
-    if (accountFailures) await this.throttle.recordSuccess(username);
-    return identity;
+    if (!verified.remembered) this.logins.remember(ticket, key, pair, verified.identity, verified.expiresAt);
+    return verified.identity;
   }
 
   /** The identity behind a token's subject, as it is now (undefined when gone or disabled). */
@@ -57,31 +86,25 @@ export class CredentialService {
       const robot = await this.activeRobot(username);
       return robot && robotIdentity(username, robot);
     }
-    const rows = await this.userRows(username);
-    const user = rows[0];
+    const user = await this.users.findCredentials(this.dataSource.manager, username);
     return user && !user.disabled ? userIdentity(username, user) : undefined;
   }
 
-  private async checkUser(username: string, password: string): Promise<UserIdentity | undefined> {
-    const user = (await this.userRows(username))[0];
+  private async checkUser(username: string, password: string): Promise<Verified | undefined> {
+    const user = await this.users.findCredentials(this.dataSource.manager, username);
     if (!user) {
       // Same work as for a real account, so timing does not tell which usernames exist.
       await this.hasher.verify(await this.dummy(), password);
       return undefined;
     }
-    const cacheKey = createHash('sha256').update(`${user.password_hash}\0${password}`).digest('base64');
-    if (!this.verified.has(cacheKey)) {
-      if (!(await this.hasher.verify(user.password_hash, password))) return undefined;
-      this.remember(cacheKey);
-    }
-    if (user.disabled) return undefined;
-    return userIdentity(username, user);
+    if (!(await this.hasher.verify(user.passwordHash, password)) || user.disabled) return undefined;
+    return { identity: userIdentity(username, user) };
   }
 
-  private async checkRobot(login: string, secret: string): Promise<RobotIdentity | undefined> {
+  private async checkRobot(login: string, secret: string): Promise<Verified | undefined> {
     const robot = await this.activeRobot(login);
     if (!robot || !robotSecretMatches(secret, robot.secretHash)) return undefined;
-    return robotIdentity(login, robot);
+    return { identity: robotIdentity(login, robot), expiresAt: robot.expiresAt ?? undefined };
   }
 
   /** The robot behind a `<namespace>+<name>` login, unless revoked or expired. */
@@ -92,26 +115,14 @@ export class CredentialService {
     return robot;
   }
 
-  private userRows(username: string): Promise<{ id: string; password_hash: string; is_admin: boolean; disabled: boolean; password_changed_at: Date }[]> {
-    return this.dataSource.query(
-      'SELECT id, password_hash, is_admin, disabled, password_changed_at FROM users WHERE username = $1',
-      [username],
-    );
-  }
-
   private dummy(): Promise<string> {
     this.dummyHash ??= this.hasher.hash('berth-timing-equaliser');
     return this.dummyHash;
   }
-
-  private remember(key: string): void {
-    if (this.verified.size >= VERIFIED_CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value as string);
-    this.verified.set(key, true);
-  }
 }
 
-function userIdentity(username: string, user: { id: string; is_admin: boolean; password_changed_at: Date }): UserIdentity {
-  return { kind: 'user', id: user.id, username, isAdmin: user.is_admin, credentialVersion: user.password_changed_at.getTime() };
+function userIdentity(username: string, user: UserCredentials): UserIdentity {
+  return { kind: 'user', id: String(user.id), username, isAdmin: user.isAdmin, generation: user.generation, credentialGeneration: user.credentialGeneration };
 }
 
 function robotIdentity(login: string, robot: RobotCredentials): RobotIdentity {
@@ -122,5 +133,7 @@ function robotIdentity(login: string, robot: RobotCredentials): RobotIdentity {
     namespace: robot.namespace,
     actions: robot.actions,
     repositories: robot.repositories,
+    generation: robot.generation,
+    credentialGeneration: robot.credentialGeneration,
   };
 }

@@ -1,4 +1,5 @@
 import type { RegistryAction } from '@berth/database';
+import type { Subject } from './credential-generation.store.js';
 
 /** Who is making a request, once credentials (or their absence) are checked. */
 export type Identity = AnonymousIdentity | UserIdentity | RobotIdentity;
@@ -12,8 +13,12 @@ export interface UserIdentity {
   id: string;
   username: string;
   isAdmin: boolean;
-  /** When the password last changed (ms): refresh tokens carry it and die when it moves. */
-  credentialVersion?: number;
+  /**
+   * The generations tokens are issued under (see RevocationService); absent: 0.
+   * `generation` is behind after any revocation, `credentialGeneration` after one of the credentials.
+   */
+  generation?: number;
+  credentialGeneration?: number;
 }
 
 export interface RobotIdentity {
@@ -25,9 +30,20 @@ export interface RobotIdentity {
   actions: RegistryAction[];
   /** Repository names or globs inside the namespace; null = all. */
   repositories: string[] | null;
+  /** As for users: rotation, revocation and deletion move both on. */
+  generation?: number;
+  credentialGeneration?: number;
 }
 
 export const ANONYMOUS: AnonymousIdentity = { kind: 'anonymous' };
+
+/**
+ * The stable subject of an identity's tokens: its kind and database id, so that an
+ * account deleted and created again under the same name is another subject.
+ */
+export function subjectOf(identity: Identity): Subject | undefined {
+  return identity.kind === 'anonymous' ? undefined : `${identity.kind}:${identity.id}`;
+}
 
 /** The name audit entries and tokens use for an identity. */
 export function actorName(identity: Identity): string {

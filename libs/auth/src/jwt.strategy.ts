@@ -14,13 +14,15 @@ export interface TokenPrincipal extends Principal {
   audience: 'registry' | 'api';
   /** Seconds since the epoch. */
   expiresAt: number;
+  /** The generation a registry token was issued under (absent in older tokens: 0). */
+  generation?: number;
 }
 
 /**
  * Verifies bearer tokens: ES256 only (so `alg: none` and HMAC tricks fail), our `kid`,
  * issuer, audience (registry or admin API), expiry. Registry tokens carry their access
- * and identity; admin API tokens are re-checked against the database on every request,
- * so disabling a user locks them out at once.
+ * and identity (checked against revocations by the guard); admin API tokens are
+ * re-checked against the database on every request, so disabling a user locks them out at once.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
@@ -47,9 +49,15 @@ export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
     if (claims.aud === API_AUDIENCE) {
       const identity = await this.credentials.currentIdentity(claims.sub);
       if (!identity) throw new UnauthorizedException('account disabled or removed');
+      // Read fresh anyway (permissions too): the same account, with its credentials not revoked since.
+      const b = claims.berth;
+      if (identity.kind === 'anonymous' || b?.kind !== identity.kind || b.id !== identity.id || (b.cred ?? 0) !== (identity.credentialGeneration ?? 0)) {
+        throw new UnauthorizedException('token revoked');
+      }
       return { identity, audience: 'api', expiresAt: claims.exp };
     }
-    return { identity: identityFromClaims(claims), tokenAccess: claims.access ?? [], audience: 'registry', expiresAt: claims.exp };
+    const generation = claims.berth && claims.berth.kind !== 'anonymous' ? claims.berth.gen : undefined;
+    return { identity: identityFromClaims(claims), tokenAccess: claims.access ?? [], audience: 'registry', expiresAt: claims.exp, generation };
   }
 }
 

@@ -13,8 +13,16 @@ export const REFRESH_AUDIENCE = 'berth-refresh';
 /** Berth's own claim: who the token was issued to, so /v2 needs no database look-up. */
 export type IdentityClaim =
   | { kind: 'anonymous' }
-  | { kind: 'user'; id: string; admin: boolean }
-  | { kind: 'robot'; id: string; namespace: string; actions: string[]; repositories: string[] | null };
+  | { kind: 'user'; id: string; admin: boolean; gen?: number; cred?: number }
+  | { kind: 'robot'; id: string; namespace: string; actions: string[]; repositories: string[] | null; gen?: number; cred?: number };
+
+/** What a refresh token names: the subject by id and the credential generation it was issued under. */
+export interface RefreshClaim {
+  sub: string;
+  kind?: 'user' | 'robot';
+  id?: string;
+  cred?: number;
+}
 
 export interface TokenClaims {
   iss: string;
@@ -56,22 +64,24 @@ export class TokenService {
   }
 
   /** Verifies a refresh token and returns its subject; throws when invalid or expired. */
-  verifyRefreshToken(token: string): { sub: string; ver?: number } {
+  verifyRefreshToken(token: string): RefreshClaim {
     const claims = jwt.verify(token, this.key.publicKey, {
       algorithms: ['ES256'],
       issuer: this.config.token.issuer,
       audience: REFRESH_AUDIENCE,
-    }) as TokenClaims & { ver?: number };
-    return { sub: claims.sub, ver: claims.ver };
+    }) as TokenClaims;
+    const b = claims.berth;
+    return b && b.kind !== 'anonymous' ? { sub: claims.sub, kind: b.kind, id: b.id, cred: b.cred } : { sub: claims.sub };
   }
 
   private issue(identity: Identity, audience: string, extra: Partial<TokenClaims>, offline: boolean): IssuedToken {
     const now = Math.floor(Date.now() / 1000);
     const subject = identity.kind === 'anonymous' ? '' : identity.username;
-    const token = this.sign({ ...extra, berth: identityClaim(identity) }, subject, audience, this.config.token.ttlSeconds);
+    const berth = identityClaim(identity);
+    const token = this.sign({ ...extra, berth }, subject, audience, this.config.token.ttlSeconds);
     const refreshToken =
-      offline && identity.kind !== 'anonymous'
-        ? this.sign(identity.kind === 'user' ? { ver: identity.credentialVersion } : {}, subject, REFRESH_AUDIENCE, this.config.token.refreshTtlSeconds)
+      offline && berth.kind !== 'anonymous'
+        ? this.sign({ berth: { kind: berth.kind, id: berth.id, cred: berth.cred } }, subject, REFRESH_AUDIENCE, this.config.token.refreshTtlSeconds)
         : undefined;
     return { token, expiresIn: this.config.token.ttlSeconds, issuedAt: new Date(now * 1000).toISOString(), refreshToken };
   }
@@ -95,8 +105,16 @@ function identityClaim(identity: Identity): IdentityClaim {
     case 'anonymous':
       return { kind: 'anonymous' };
     case 'user':
-      return { kind: 'user', id: identity.id, admin: identity.isAdmin };
+      return { kind: 'user', id: identity.id, admin: identity.isAdmin, gen: identity.generation ?? 0, cred: identity.credentialGeneration ?? 0 };
     case 'robot':
-      return { kind: 'robot', id: identity.id, namespace: identity.namespace, actions: identity.actions, repositories: identity.repositories };
+      return {
+        kind: 'robot',
+        id: identity.id,
+        namespace: identity.namespace,
+        actions: identity.actions,
+        repositories: identity.repositories,
+        gen: identity.generation ?? 0,
+        cred: identity.credentialGeneration ?? 0,
+      };
   }
 }

@@ -66,6 +66,22 @@ describe('BerthConfig', () => {
     expect(config).toMatchObject({ readOnly: true, tls: { certFile: '/etc/berth/cert.pem', keyFile: '/etc/berth/key.pem' }, shutdownTimeoutSeconds: 5 });
     expect(() => new BerthConfig({ TLS_CERT: '/etc/berth/cert.pem' })).toThrow(/TLS_KEY: TLS_CERT and TLS_KEY go together/);
     expect(() => new BerthConfig({ READ_ONLY: 'yes' })).toThrow(/READ_ONLY: must be true or false/);
+    expect(defaults.autoCreateNamespaces).toBe(false);
+    expect(new BerthConfig({ AUTO_CREATE_NAMESPACES: 'true' }).autoCreateNamespaces).toBe(true);
+    expect(() => new BerthConfig({ AUTO_CREATE_NAMESPACES: '1' })).toThrow(/AUTO_CREATE_NAMESPACES: must be true or false/);
+  });
+
+  it('reads the webhook target settings: private networks allowed, other private targets not, by default', () => {
+    expect(new BerthConfig({}).webhooks).toMatchObject({ allowPrivateTargets: false, allowPrivateNetworks: true });
+    expect(new BerthConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false' }).webhooks).toMatchObject({ allowPrivateNetworks: false });
+    expect(() => new BerthConfig({ WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'no' })).toThrow(/WEBHOOK_ALLOW_PRIVATE_NETWORKS: must be true or false/);
+  });
+
+  it('reads the request body limits: idle timeout and pre-authentication deadline, whole seconds of at least 1', () => {
+    expect(new BerthConfig({}).body).toEqual({ idleTimeoutSeconds: 60, deadlineSeconds: 10 });
+    expect(new BerthConfig({ BODY_IDLE_TIMEOUT_SECONDS: '300', BODY_DEADLINE_SECONDS: '5' }).body).toEqual({ idleTimeoutSeconds: 300, deadlineSeconds: 5 });
+    expect(() => new BerthConfig({ BODY_IDLE_TIMEOUT_SECONDS: '0' })).toThrow(/BODY_IDLE_TIMEOUT_SECONDS/);
+    expect(() => new BerthConfig({ BODY_DEADLINE_SECONDS: 'soon' })).toThrow(/BODY_DEADLINE_SECONDS/);
   });
 
   it('reads the garbage collection settings: cron schedules or off', () => {
@@ -81,6 +97,13 @@ describe('BerthConfig', () => {
     expect(() => new BerthConfig({ GC_SCHEDULE: 'nightly' })).toThrow(/GC_SCHEDULE: must be a cron pattern or "off"/);
     expect(() => new BerthConfig({ UPLOAD_PURGE_SCHEDULE: '0 25 * * *' })).toThrow(/UPLOAD_PURGE_SCHEDULE: .*hour "25"/);
     expect(() => new BerthConfig({ UPLOAD_MAX_AGE_SECONDS: '0' })).toThrow(/UPLOAD_MAX_AGE_SECONDS/);
+    expect(new BerthConfig({}).uploads).toEqual({ maxSessionsPerAccount: 100, maxSessionsPerNamespace: 1000 });
+    expect(new BerthConfig({ UPLOAD_MAX_SESSIONS_PER_ACCOUNT: '5', UPLOAD_MAX_SESSIONS_PER_NAMESPACE: '50' }).uploads).toEqual({
+      maxSessionsPerAccount: 5,
+      maxSessionsPerNamespace: 50,
+    });
+    expect(() => new BerthConfig({ UPLOAD_MAX_SESSIONS_PER_ACCOUNT: '0' })).toThrow(/UPLOAD_MAX_SESSIONS_PER_ACCOUNT/);
+    expect(() => new BerthConfig({ UPLOAD_MAX_SESSIONS_PER_NAMESPACE: 'many' })).toThrow(/UPLOAD_MAX_SESSIONS_PER_NAMESPACE/);
   });
 
   it('reads TRUST_PROXY: off by default, a hop count, or addresses, subnets and presets', () => {

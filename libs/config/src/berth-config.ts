@@ -60,6 +60,7 @@ const environmentSchema = z.object({
   STORAGE_DRIVER: z.enum(['filesystem', 'inmemory', 's3']).default('filesystem'),
   STORAGE_ROOT: optionalString,
   STORAGE_REDIRECT: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  STORAGE_SENDFILE: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   S3_BUCKET: optionalString,
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_ENDPOINT: optionalHttpUrl,
@@ -72,6 +73,7 @@ const environmentSchema = z.object({
   // SigV4 presigned URLs live at most 7 days.
   S3_REDIRECT_EXPIRY_SECONDS: seconds.max(7 * 24 * 3600).default(600),
   MANIFEST_MAX_BYTES: z.coerce.number({ error: 'must be a number of bytes' }).int().min(1024).default(4 * 1024 * 1024),
+  MANIFEST_CACHE: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   ADMIN_USERNAME: z.string().regex(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/, 'must be a lowercase name like a repository path component').default('admin'),
   ADMIN_PASSWORD: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8, 'must be at least 8 characters').optional()),
   TOKEN_SIGNING_KEY: optionalString,
@@ -80,6 +82,7 @@ const environmentSchema = z.object({
   TOKEN_SERVICE: z.string().min(1).default('berth-registry'),
   TOKEN_TTL_SECONDS: seconds.default(300),
   REFRESH_TOKEN_TTL_SECONDS: seconds.default(30 * 24 * 3600),
+  TOKEN_MAX_SCOPES: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).default(32),
   LOGIN_MAX_FAILURES: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(10),
   LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(50),
   LOGIN_FAILURE_WINDOW_SECONDS: seconds.default(300),
@@ -88,6 +91,7 @@ const environmentSchema = z.object({
   SECRETS_KEY: optionalString,
   SECRETS_KEY_FILE: optionalString,
   WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   WEBHOOK_HISTORY_DAYS: z.coerce.number({ error: 'must be a number of days' }).int().min(1).default(30),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(1).default(1000),
   GC_SCHEDULE: schedule.default('0 3 * * *'),
@@ -95,11 +99,16 @@ const environmentSchema = z.object({
   GC_REVIEW_DELAY_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).default(3600),
   UPLOAD_PURGE_SCHEDULE: schedule.default('30 * * * *'),
   UPLOAD_MAX_AGE_SECONDS: seconds.default(24 * 3600),
+  UPLOAD_MAX_SESSIONS_PER_ACCOUNT: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(100),
+  UPLOAD_MAX_SESSIONS_PER_NAMESPACE: z.coerce.number({ error: 'must be a whole number' }).int().min(1).default(1000),
   METRICS_TOKEN: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(16, 'must be at least 16 characters').optional()),
   READ_ONLY: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  AUTO_CREATE_NAMESPACES: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   TLS_CERT: optionalString,
   TLS_KEY: optionalString,
   SHUTDOWN_TIMEOUT_SECONDS: seconds.default(30),
+  BODY_IDLE_TIMEOUT_SECONDS: seconds.default(60),
+  BODY_DEADLINE_SECONDS: seconds.default(10),
   TRUST_PROXY: trustProxy,
 });
 
@@ -125,6 +134,8 @@ export class BerthConfig {
   readonly storage: {
     driver: 'filesystem' | 'inmemory' | 's3';
     root: string;
+    /** Filesystem: blob pulls over plain HTTP go out with sendfile(2) when the native addon is built. */
+    sendfile: boolean;
     /** Present when the driver is s3; prefix is '' or ends in '/'. */
     s3?: {
       bucket: string;
@@ -138,6 +149,8 @@ export class BerthConfig {
     };
   };
   readonly manifestMaxBytes: number;
+  /** Cache manifest lookups, invalidated by Postgres notifications (only with DATABASE_URL, not yet with the embedded database). */
+  readonly manifestCache: boolean;
   /** The first administrator, created at start-up when no user exists. */
   readonly admin: { username: string; password?: string };
   readonly token: {
@@ -148,6 +161,8 @@ export class BerthConfig {
     service: string;
     ttlSeconds: number;
     refreshTtlSeconds: number;
+    /** Scopes one token request may ask for; more → 400. */
+    maxScopes: number;
   };
   readonly loginThrottle: { maxFailures: number; maxFailuresPerAddress: number; windowSeconds: number };
   /** Redis for the job queues; absent → webhook notifications are off. */
@@ -157,7 +172,8 @@ export class BerthConfig {
   /** Key (32 bytes, base64) that encrypts webhook secrets at rest; absent → generated into keyFile. */
   readonly secrets: { key?: string; keyFile: string };
   /** retryBaseMs: the first retry waits about this long; attempt n waits base·2^(n-1), jittered. */
-  readonly webhooks: { allowPrivateTargets: boolean; historyDays: number; retryBaseMs: number };
+  /** allowPrivateTargets: any address at all; allowPrivateNetworks: RFC 1918 and fc00::/7 (never this host nor metadata services). */
+  readonly webhooks: { allowPrivateTargets: boolean; allowPrivateNetworks: boolean; historyDays: number; retryBaseMs: number };
   /**
    * Garbage collection and the upload purge. Schedules are cron patterns (UTC), null when
    * `off`. Links and manifests seen within reviewDelaySeconds are never collected.
@@ -169,14 +185,25 @@ export class BerthConfig {
     uploadPurgeSchedule: string | null;
     uploadMaxAgeSeconds: number;
   };
+  /** Upload sessions open at once (not yet completed, cancelled or purged) per account and per namespace. */
+  readonly uploads: { maxSessionsPerAccount: number; maxSessionsPerNamespace: number };
   /** Bearer token /metrics requires; absent → /metrics is public. */
   readonly metricsToken?: string;
   /** Refuse every change to registry content (pushes, deletes); reads and accounts keep working. */
   readonly readOnly: boolean;
+  /** A system administrator's push into a missing namespace creates it (an organisation they own) instead of being refused. */
+  readonly autoCreateNamespaces: boolean;
   /** PEM files: present → the registry serves HTTPS itself. */
   readonly tls?: { certFile: string; keyFile: string };
   /** On SIGTERM, how long in-flight requests may take before the process exits anyway. */
   readonly shutdownTimeoutSeconds: number;
+  /**
+   * Request bodies. idleTimeoutSeconds: a body that sends nothing for this long is cut
+   * (an upload, however long, is never cut while it keeps sending). deadlineSeconds:
+   * bodies read before authentication (/auth/token, /api), and what remains of any body
+   * once its response is sent, must arrive whole within this long.
+   */
+  readonly body: { idleTimeoutSeconds: number; deadlineSeconds: number };
   /**
    * Which proxies in front may name the client in X-Forwarded-For (Express's `trust proxy`):
    * a hop count or addresses/subnets; false → the peer address is the client.
@@ -205,6 +232,7 @@ export class BerthConfig {
     this.storage = {
       driver: e.STORAGE_DRIVER,
       root: resolve(e.STORAGE_ROOT ?? resolve(dataDir, 'storage')),
+      sendfile: e.STORAGE_SENDFILE === 'true',
       s3:
         e.STORAGE_DRIVER === 's3'
           ? {
@@ -220,6 +248,7 @@ export class BerthConfig {
           : undefined,
     };
     this.manifestMaxBytes = e.MANIFEST_MAX_BYTES;
+    this.manifestCache = e.MANIFEST_CACHE === 'true';
     this.admin = { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD };
     this.token = {
       signingKey: e.TOKEN_SIGNING_KEY,
@@ -228,19 +257,23 @@ export class BerthConfig {
       service: e.TOKEN_SERVICE,
       ttlSeconds: e.TOKEN_TTL_SECONDS,
       refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+      maxScopes: e.TOKEN_MAX_SCOPES,
     };
     this.redisUrl = e.REDIS_URL;
     this.runWorkers = e.RUN_WORKERS === 'true';
     this.secrets = { key: e.SECRETS_KEY, keyFile: resolve(e.SECRETS_KEY_FILE ?? resolve(dataDir, 'secrets.key')) };
     this.webhooks = {
       allowPrivateTargets: e.WEBHOOK_ALLOW_PRIVATE_TARGETS === 'true',
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
       historyDays: e.WEBHOOK_HISTORY_DAYS,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
     };
     this.metricsToken = e.METRICS_TOKEN;
     this.readOnly = e.READ_ONLY === 'true';
+    this.autoCreateNamespaces = e.AUTO_CREATE_NAMESPACES === 'true';
     this.tls = e.TLS_CERT && e.TLS_KEY ? { certFile: resolve(e.TLS_CERT), keyFile: resolve(e.TLS_KEY) } : undefined;
     this.shutdownTimeoutSeconds = e.SHUTDOWN_TIMEOUT_SECONDS;
+    this.body = { idleTimeoutSeconds: e.BODY_IDLE_TIMEOUT_SECONDS, deadlineSeconds: e.BODY_DEADLINE_SECONDS };
     this.trustProxy = e.TRUST_PROXY;
     this.gc = {
       schedule: e.GC_SCHEDULE.trim() === 'off' ? null : e.GC_SCHEDULE.trim(),
@@ -248,6 +281,10 @@ export class BerthConfig {
       reviewDelaySeconds: e.GC_REVIEW_DELAY_SECONDS,
       uploadPurgeSchedule: e.UPLOAD_PURGE_SCHEDULE.trim() === 'off' ? null : e.UPLOAD_PURGE_SCHEDULE.trim(),
       uploadMaxAgeSeconds: e.UPLOAD_MAX_AGE_SECONDS,
+    };
+    this.uploads = {
+      maxSessionsPerAccount: e.UPLOAD_MAX_SESSIONS_PER_ACCOUNT,
+      maxSessionsPerNamespace: e.UPLOAD_MAX_SESSIONS_PER_NAMESPACE,
     };
     this.loginThrottle = {
       maxFailures: e.LOGIN_MAX_FAILURES,

@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   MANIFEST_INVALID: { status: 400, message: 'manifest invalid' },
   MANIFEST_UNKNOWN: { status: 404, message: 'manifest unknown to registry' },
   MANIFEST_TOO_LARGE: { status: 413, message: 'manifest too large' },
+  BLOB_TOO_LARGE: { status: 413, message: 'blob too large for the storage' },
   NAME_INVALID: { status: 400, message: 'invalid repository name' },
   NAME_UNKNOWN: { status: 404, message: 'repository name not known to registry' },
   SIZE_INVALID: { status: 400, message: 'provided length did not match content length' },
@@ -17,6 +18,8 @@ export const ERROR_CODES = {
   UNAUTHORIZED: { status: 401, message: 'authentication required' },
   DENIED: { status: 403, message: 'requested access to the resource is denied' },
   NOT_FOUND: { status: 404, message: 'no such route' },
+  // Malformed input no spec code describes (a NUL byte in credentials or a query parameter).
+  BAD_REQUEST: { status: 400, message: 'bad request' },
   UNSUPPORTED: { status: 405, message: 'the operation is unsupported' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },
@@ -28,7 +31,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Thrown by services; rendered by one exception filter as the spec's `{"errors":[…]}` body. */
 export class RegistryError extends Error {
   readonly status: number;
-  /** Some codes share a name with another status (413 manifest too large is reported as SIZE_INVALID). */
+  /** Some codes share a name with another status (413 manifest or blob too large is reported as SIZE_INVALID). */
   readonly wireCode: string;
 
   constructor(
@@ -41,7 +44,7 @@ export class RegistryError extends Error {
     super(message ?? ERROR_CODES[code].message);
     this.name = 'RegistryError';
     this.status = ERROR_CODES[code].status;
-    this.wireCode = code === 'MANIFEST_TOO_LARGE' ? 'SIZE_INVALID' : code;
+    this.wireCode = code === 'MANIFEST_TOO_LARGE' || code === 'BLOB_TOO_LARGE' ? 'SIZE_INVALID' : code;
   }
 
   toBody(): { errors: { code: string; message: string; detail?: unknown }[] } {

@@ -20,6 +20,17 @@ describe('parseManifest', () => {
     expect(parsed.artifactType).toBe('application/vnd.oci.image.config.v1+json');
   });
 
+  it('refuses a NUL byte in the fields kept as text (PostgreSQL refuses it)', () => {
+    for (const manifest of [
+      { ...image, annotations: { a: 'x\0' } },
+      { ...image, annotations: { 'a\0': 'x' } },
+      { ...image, artifactType: 'application/x\0' },
+      { ...image, config: { ...image.config, mediaType: 'application/x\0' } },
+    ]) {
+      expect(() => parseManifest(bytes(manifest), MediaTypes.OCI_MANIFEST)).toThrow(expect.objectContaining({ code: 'MANIFEST_INVALID' }));
+    }
+  });
+
   it('lists the children of an index and reads its subject and artifactType', () => {
     const parsed = parseManifest(
       bytes({

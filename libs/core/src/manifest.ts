@@ -72,6 +72,21 @@ function detectMediaType(body: Record<string, unknown>, contentType: string | un
 
 /** Parses and validates a manifest's JSON; throws MANIFEST_INVALID with a reason. */
 export function parseManifest(bytes: Uint8Array, contentType?: string): ParsedManifest {
+  const manifest = parseManifestFields(bytes, contentType);
+  refuseNulBytes(manifest);
+  return manifest;
+}
+
+/**
+ * The fields kept as text beside the exact bytes (media type, artifact type, annotations)
+ * cannot hold a NUL byte: PostgreSQL refuses it in text and jsonb.
+ */
+function refuseNulBytes(manifest: ParsedManifest): void {
+  const texts = [manifest.mediaType, manifest.artifactType ?? '', ...Object.entries(manifest.annotations ?? {}).flat()];
+  if (texts.some((text) => text.includes('\0'))) throw invalid('the media type, artifactType and annotations must not hold a NUL byte');
+}
+
+function parseManifestFields(bytes: Uint8Array, contentType?: string): ParsedManifest {
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));

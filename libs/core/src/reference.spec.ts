@@ -1,5 +1,5 @@
 import { RegistryError } from './error-codes.js';
-import { isRepositoryName, isTag, parseReference } from './reference.js';
+import { isRepositoryName, isTag, parseLookupReference, parseReference } from './reference.js';
 import { parseDigest } from './digest.js';
 
 describe('repository names', () => {
@@ -28,6 +28,11 @@ describe('references', () => {
   it('reports a malformed digest as DIGEST_INVALID and a malformed tag as TAG_INVALID', () => {
     expect(() => parseReference('sha256:xyz')).toThrow(expect.objectContaining({ code: 'DIGEST_INVALID' }));
     expect(() => parseReference('-bad')).toThrow(expect.objectContaining({ code: 'TAG_INVALID' }));
+  });
+  it('a lookup of a malformed tag finds nothing instead of failing; a malformed digest stays DIGEST_INVALID', () => {
+    expect(parseLookupReference('.INVALID_MANIFEST_NAME')).toBeUndefined();
+    expect(parseLookupReference('v1')).toEqual({ tag: 'v1' });
+    expect(() => parseLookupReference('sha256:xyz')).toThrow(expect.objectContaining({ code: 'DIGEST_INVALID' }));
   });
 });
 

@@ -30,3 +30,12 @@ export function parseReference(reference: string): { tag: string } | { digest: s
   if (!isTag(reference)) throw new RegistryError('TAG_INVALID', `invalid tag: ${reference}`, { tag: reference });
   return { tag: reference };
 }
+
+/**
+ * A reference to look up (GET, HEAD, DELETE). A malformed tag names nothing that could
+ * exist, so it finds nothing (undefined: the caller answers 404) instead of TAG_INVALID.
+ */
+export function parseLookupReference(reference: string): { tag: string } | { digest: string } | undefined {
+  if (!reference.includes(':') && !isTag(reference)) return undefined;
+  return parseReference(reference);
+}

@@ -3,6 +3,12 @@ import type { BerthConfig } from '@berth/config';
 import { dataSourceOptions } from './data-source-options.js';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 
+/**
+ * Each embedded server connection is a process of ~10 MiB (PSS), and on the one machine
+ * the registry shares with its database more of them add no throughput.
+ */
+const EMBEDDED_POOL_SIZE = 4;
+
 /** A DataSource that also stops the embedded server it runs on. */
 class EmbeddedDataSource extends DataSource {
   embedded?: EmbeddedPostgres;
@@ -23,7 +29,7 @@ export async function openDatabase(config: BerthConfig): Promise<DataSource> {
     return initialize(dataSource);
   }
   const embedded = await EmbeddedPostgres.start(config.database.embeddedDir);
-  const dataSource = new EmbeddedDataSource(dataSourceOptions({ ...embedded.connection, poolSize: 1 }));
+  const dataSource = new EmbeddedDataSource(dataSourceOptions({ ...embedded.connection, poolSize: Math.min(config.database.poolSize, EMBEDDED_POOL_SIZE) }));
   dataSource.embedded = embedded;
   return initialize(dataSource).catch(async (err) => {
     await embedded.stop();
@@ -48,7 +54,7 @@ export async function runMigrations(dataSource: DataSource): Promise<string[]> {
   await runner.connect();
   try {
     await runner.query('SELECT pg_advisory_lock(7310012)');
-    // The executor runs on the locked connection: the embedded database has only one.
+    // The executor runs on the locked connection, which holds the advisory lock.
     const executor = new MigrationExecutor(dataSource, runner);
     executor.transaction = 'each';
     const ran = await executor.executePendingMigrations();

@@ -41,7 +41,10 @@ export class NotificationsModule {
     const providers: Provider[] = [
       { provide: NOTIFICATIONS_OPTIONS, useValue: resolved },
       { provide: SecretBox, useFactory: () => SecretBox.load(config) },
-      { provide: TargetPolicy, useFactory: () => new TargetPolicy(config.webhooks.allowPrivateTargets) },
+      {
+        provide: TargetPolicy,
+        useFactory: () => new TargetPolicy(config.webhooks.allowPrivateTargets, undefined, { allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
+      },
       NotificationsStatus,
       NotificationsLifecycle,
     ];

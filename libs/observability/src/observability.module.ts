@@ -7,8 +7,10 @@ import { HealthController } from './health/health.controller.js';
 import { ROOT_LOGGER, RequestObserver } from './http/request-observer.js';
 import { createLogger } from './logging/logger.js';
 import { HttpMetrics } from './metrics/http-metrics.js';
+import { LoginMetrics } from './metrics/login-metrics.js';
 import { MetricsController } from './metrics/metrics.controller.js';
 import { StateMetrics } from './metrics/state-metrics.js';
+import { StateMetricsStore } from './metrics/state-metrics.store.js';
 
 /**
  * The registry's health probes (/health/live, /health/ready), Prometheus metrics
@@ -21,6 +23,8 @@ export class ObservabilityModule {
   static forRoot(config: BerthConfig, logger?: Logger): DynamicModule {
     return {
       module: ObservabilityModule,
+      // Global: the libraries above (the manifest cache) register their metrics in the same Registry.
+      global: true,
       imports: [TerminusModule.forRoot({ errorLogStyle: 'json' })],
       controllers: [HealthController, MetricsController],
       providers: [
@@ -35,10 +39,12 @@ export class ObservabilityModule {
           },
         },
         HttpMetrics,
+        LoginMetrics,
         StateMetrics,
+        StateMetricsStore,
         RequestObserver,
       ],
-      exports: [RequestObserver],
+      exports: [RequestObserver, Registry],
     };
   }
 }

@@ -7,6 +7,8 @@ export interface StorageSettings {
   driver: 'filesystem' | 'inmemory' | 's3';
   /** Directory the filesystem driver keeps everything under; unused by the others. */
   root: string;
+  /** Filesystem: send blobs with sendfile(2) where it can (default true); false always streams. */
+  sendfile?: boolean;
   /** Required by the s3 driver. */
   s3?: S3Settings;
 }
@@ -14,7 +16,7 @@ export interface StorageSettings {
 export async function createStorageDriver(settings: StorageSettings): Promise<StorageDriver> {
   switch (settings.driver) {
     case 'filesystem':
-      return new FilesystemDriver(settings.root);
+      return new FilesystemDriver(settings.root, { sendfile: settings.sendfile });
     case 'inmemory':
       return new InMemoryDriver();
     case 's3': {

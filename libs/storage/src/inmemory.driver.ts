@@ -40,13 +40,14 @@ export class InMemoryDriver implements StorageDriver {
     return new InMemoryWriter(this.files, path, offset);
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, length?: number): Promise<void> {
     assertStoragePath(from);
     assertStoragePath(to);
+    if (length !== undefined) assertByteRange(0, length);
     const file = this.files.get(from);
-    if (!file) throw new PathNotFoundError(from);
+    if (!file || (length !== undefined && file.size < length)) throw new PathNotFoundError(from);
     this.files.delete(from);
-    this.files.set(to, file);
+    this.files.set(to, length === undefined || file.size === length ? file : truncated(file, length));
   }
 
   async delete(path: string): Promise<void> {
@@ -55,6 +56,11 @@ export class InMemoryDriver implements StorageDriver {
     for (const key of this.files.keys()) {
       if (key.startsWith(`${path}/`)) this.files.delete(key);
     }
+  }
+
+  async deleteMany(paths: readonly string[]): Promise<void> {
+    for (const path of paths) assertStoragePath(path);
+    for (const path of paths) this.files.delete(path);
   }
 
   async list(prefix: string): Promise<string[]> {

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 
 /**
@@ -10,6 +11,13 @@ import type { Readable } from 'node:stream';
  */
 export interface StorageDriver {
   readonly name: string;
+
+  /**
+   * The most bytes a file written through `writer` may hold (S3: 10,000 parts), or
+   * undefined when only the disk limits it. A writer fails with FileTooLargeError
+   * rather than pass it, so callers can refuse a body up front instead.
+   */
+  readonly maxFileSize?: number;
 
   /** Size and modification time, or null when no file is stored at `path` (a directory prefix is not a file). */
   stat(path: string): Promise<FileInfo | null>;
@@ -33,12 +41,25 @@ export interface StorageDriver {
 
   /**
    * Moves a committed file; overwrites `to`; the file is durable at `to` once this resolves.
-   * Throws PathNotFoundError when `from` is missing.
+   * With `length`, exactly the first `length` bytes arrive at `to`: anything stored past
+   * them (the tail of a body that failed half-way) is dropped, so a content address never
+   * holds more than its blob. Throws PathNotFoundError when `from` is missing or holds
+   * fewer than `length` bytes.
    */
-  move(from: string, to: string): Promise<void>;
+  move(from: string, to: string, length?: number): Promise<void>;
 
   /** Removes a file or everything under a directory prefix; missing paths are not an error. */
   delete(path: string): Promise<void>;
+
+  /**
+   * Removes the files at `paths`, files that `move` put in place (blobs), in as few
+   * requests as the store allows (S3: DeleteObjects, 1000 keys a request, no listing), so
+   * a collection freeing thousands of blobs is not thousands of round trips. A file's
+   * directory left empty goes with it, as on an object store. Missing files are not an
+   * error; every path is checked before anything is deleted; stops at the first failure
+   * (what was deleted stays deleted).
+   */
+  deleteMany(paths: readonly string[]): Promise<void>;
 
   /** Direct children names (files and directories) under a directory prefix, unordered; [] when missing. */
   list(prefix: string): Promise<string[]>;
@@ -48,6 +69,24 @@ export interface StorageDriver {
    * this driver serves bytes itself (filesystem, inmemory).
    */
   redirectUrl(path: string, method: 'GET' | 'HEAD'): Promise<string | null>;
+
+  /**
+   * Optional zero-copy capability (filesystem, when the native addon is built): opens the
+   * bytes [offset, offset + length) of `path`, checked like `reader` (PathNotFoundError,
+   * RangeError) before anything is sent. The caller then uses exactly one of the two ways
+   * out, which closes the file. Drivers without it (s3, inmemory) only stream.
+   */
+  openFile?(path: string, offset: number, length: number): Promise<OpenFileRange>;
+}
+
+export interface OpenFileRange {
+  /**
+   * Sends the range straight to a plain TCP socket with sendfile(2), off the main thread;
+   * rejects on a socket error, a short file or an idle client (see `sendFile`).
+   */
+  sendTo(socket: Socket, idleTimeoutMs: number): Promise<void>;
+  /** The range as a stream, for a socket sendfile cannot write to. */
+  stream(): Readable;
 }
 
 export interface FileInfo {
@@ -77,6 +116,16 @@ export class PathNotFoundError extends Error {
   constructor(readonly path: string) {
     super(`path not found: ${path}`);
     this.name = 'PathNotFoundError';
+  }
+}
+
+export class FileTooLargeError extends Error {
+  constructor(
+    readonly path: string,
+    readonly maxSize: number,
+  ) {
+    super(`file too large: ${path} may hold at most ${maxSize} bytes`);
+    this.name = 'FileTooLargeError';
   }
 }
 

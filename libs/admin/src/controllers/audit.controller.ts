@@ -1,9 +1,9 @@
 import { Get, Query } from '@nestjs/common';
-import { ApiOperation } from '@nestjs/swagger';
 import type { z } from 'zod';
 import { AdminOnly } from '../http/access.decorators.js';
 import { ApiController } from '../http/api-controller.decorator.js';
-import { auditQuery } from '../schemas/audit.schemas.js';
+import { Operation } from '../http/operation.decorator.js';
+import { auditPage, auditQuery } from '../schemas/audit.schemas.js';
 import { AuditLogService } from '../services/audit-log.service.js';
 
 @ApiController('audit', 'audit')
@@ -12,7 +12,7 @@ export class AuditController {
 
   @Get()
   @AdminOnly()
-  @ApiOperation({ summary: 'Read the audit log, newest first (action: exact, or a family such as "robot")' })
+  @Operation({ id: 'listAuditEntries', summary: 'Read the audit log, newest first (action: exact, or a family such as "robot")', status: 200, answer: auditPage })
   list(@Query({ schema: auditQuery }) query: z.output<typeof auditQuery>) {
     return this.auditLog.list(query);
   }

@@ -1,12 +1,12 @@
-import { Body, Delete, Get, HttpCode, Param, Put, Res } from '@nestjs/common';
-import { ApiOperation } from '@nestjs/swagger';
+import { Body, Delete, Get, Param, Put, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { z } from 'zod';
 import { type ChangeContext, MembershipService } from '../auth.js';
 import { NamespaceRole } from '../http/access.decorators.js';
 import { ApiController } from '../http/api-controller.decorator.js';
 import { Change } from '../http/change.decorator.js';
-import { setMemberBody } from '../schemas/namespace.schemas.js';
+import { Operation } from '../http/operation.decorator.js';
+import { memberList, memberView, setMemberBody } from '../schemas/namespace.schemas.js';
 
 @ApiController('namespaces/:ns/members', 'members')
 export class MemberController {
@@ -14,14 +14,20 @@ export class MemberController {
 
   @Get()
   @NamespaceRole('reader')
-  @ApiOperation({ summary: 'List the members of a namespace (members)' })
+  @Operation({ id: 'listMembers', summary: 'List the members of a namespace (members)', status: 200, answer: memberList })
   async list(@Param('ns') ns: string) {
     return { items: await this.memberships.list(ns) };
   }
 
   @Put(':username')
   @NamespaceRole('owner')
-  @ApiOperation({ summary: "Set a user's role in the namespace: 201 when added, 200 when changed (owners)" })
+  @Operation({
+    id: 'setMember',
+    summary: "Set a user's role in the namespace: 201 when added, 200 when changed (owners)",
+    status: [200, 201],
+    answer: memberView,
+    errors: [409],
+  })
   async set(
     @Param('ns') ns: string,
     @Param('username') username: string,
@@ -36,8 +42,7 @@ export class MemberController {
 
   @Delete(':username')
   @NamespaceRole('owner')
-  @HttpCode(204)
-  @ApiOperation({ summary: 'Remove a member (owners); the last owner of an organisation stays' })
+  @Operation({ id: 'removeMember', summary: 'Remove a member (owners); the last owner of an organisation stays', status: 204, errors: [409] })
   async remove(@Param('ns') ns: string, @Param('username') username: string, @Change() ctx: ChangeContext): Promise<void> {
     await this.memberships.remove(ns, username, ctx);
   }

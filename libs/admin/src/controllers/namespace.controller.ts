@@ -1,5 +1,4 @@
-import { Body, Delete, Get, HttpCode, Param, Patch, Post, Put, Query } from '@nestjs/common';
-import { ApiOperation } from '@nestjs/swagger';
+import { Body, Delete, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ChangesContent } from '@berth/distribution';
 import type { z } from 'zod';
 import { type ChangeContext, NamespaceService, type UserIdentity } from '../auth.js';
@@ -7,8 +6,17 @@ import { AdminOnly, AnyUser, NamespaceRole, NamespaceVisible } from '../http/acc
 import { ApiController } from '../http/api-controller.decorator.js';
 import { Change } from '../http/change.decorator.js';
 import { CurrentUser } from '../http/current-user.decorator.js';
+import { Operation } from '../http/operation.decorator.js';
 import { forceQuery, forced } from '../schemas/common.schemas.js';
-import { createNamespaceBody, listNamespacesQuery, setQuotaBody, updateNamespaceBody } from '../schemas/namespace.schemas.js';
+import {
+  createNamespaceBody,
+  listNamespacesQuery,
+  namespacePage,
+  namespaceUsage,
+  namespaceView,
+  setQuotaBody,
+  updateNamespaceBody,
+} from '../schemas/namespace.schemas.js';
 import { NamespaceUsageService } from '../services/namespace-usage.service.js';
 
 @ApiController('namespaces', 'namespaces')
@@ -20,42 +28,42 @@ export class NamespaceController {
 
   @Post()
   @AdminOnly()
-  @ApiOperation({ summary: 'Create an organisation' })
+  @Operation({ id: 'createNamespace', summary: 'Create an organisation', status: 201, answer: namespaceView, errors: [409] })
   create(@Body({ schema: createNamespaceBody }) body: z.output<typeof createNamespaceBody>, @Change() ctx: ChangeContext) {
     return this.namespaces.createOrganization(body, ctx);
   }
 
   @Get()
   @AnyUser()
-  @ApiOperation({ summary: 'List namespaces: all for administrators, else yours and the public ones' })
+  @Operation({ id: 'listNamespaces', summary: 'List namespaces: all for administrators, else yours and the public ones', status: 200, answer: namespacePage })
   list(@Query({ schema: listNamespacesQuery }) query: z.output<typeof listNamespacesQuery>, @CurrentUser() user: UserIdentity) {
     return this.namespaces.list(user, query);
   }
 
   @Get(':ns')
   @NamespaceVisible()
-  @ApiOperation({ summary: 'Get a namespace (members, or anyone when public)' })
+  @Operation({ id: 'getNamespace', summary: 'Get a namespace (members, or anyone when public)', status: 200, answer: namespaceView })
   get(@Param('ns') ns: string, @CurrentUser() user: UserIdentity) {
     return this.namespaces.get(user, ns);
   }
 
   @Patch(':ns')
   @NamespaceRole('owner')
-  @ApiOperation({ summary: "Change a namespace's visibility (owners)" })
+  @Operation({ id: 'updateNamespace', summary: "Change a namespace's visibility (owners)", status: 200, answer: namespaceView })
   update(@Param('ns') ns: string, @Body({ schema: updateNamespaceBody }) body: z.output<typeof updateNamespaceBody>, @Change() ctx: ChangeContext) {
     return this.namespaces.setVisibility(ns, body.visibility, ctx);
   }
 
   @Get(':ns/usage')
   @NamespaceRole('reader')
-  @ApiOperation({ summary: "A namespace's deduplicated storage usage and its quota (members)" })
+  @Operation({ id: 'getNamespaceUsage', summary: "A namespace's deduplicated storage usage and its quota (members)", status: 200, answer: namespaceUsage })
   getUsage(@Param('ns') ns: string) {
     return this.usage.get(ns);
   }
 
   @Put(':ns/quota')
   @AdminOnly()
-  @ApiOperation({ summary: "Set (or, with null, remove) a namespace's byte quota (administrators)" })
+  @Operation({ id: 'setNamespaceQuota', summary: "Set (or, with null, remove) a namespace's byte quota (administrators)", status: 200, answer: namespaceUsage })
   setQuota(@Param('ns') ns: string, @Body({ schema: setQuotaBody }) body: z.output<typeof setQuotaBody>, @Change() ctx: ChangeContext) {
     return this.usage.setQuota(ns, body.quotaBytes, ctx);
   }
@@ -63,8 +71,7 @@ export class NamespaceController {
   @Delete(':ns')
   @AdminOnly()
   @ChangesContent(forced)
-  @HttpCode(204)
-  @ApiOperation({ summary: 'Delete an organisation (force=true: with its repositories)' })
+  @Operation({ id: 'deleteNamespace', summary: 'Delete an organisation (force=true: with its repositories)', status: 204, errors: [405, 409] })
   async delete(@Param('ns') ns: string, @Query({ schema: forceQuery }) query: z.output<typeof forceQuery>, @Change() ctx: ChangeContext): Promise<void> {
     await this.namespaces.delete(ns, query, ctx);
   }

@@ -4,4 +4,4 @@ import { webhookRoutes } from './webhook-routes.js';
 
 /** Global subscriptions: every repository's events, managed by administrators. */
 @ApiController('webhooks', 'webhooks')
-export class WebhookController extends webhookRoutes(AdminOnly, 'administrators') {}
+export class WebhookController extends webhookRoutes(AdminOnly, 'administrators', 'global') {}

@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { RegistryError } from '@berth/core';
+import { databaseUnavailable, isDatabaseOutage } from '@berth/database';
 import { statusName } from './status-name.js';
 
 /** One error body for the whole admin API; `errors` lists the offending fields of a 400. */
@@ -25,14 +26,18 @@ export class ApiExceptionFilter implements ExceptionFilter {
       res.destroy();
       return;
     }
-    // The global guard speaks in RegistryErrors (401 with its challenge, 403, 429).
+    if (isDatabaseOutage(exception)) {
+      this.logger.warn(`database unavailable: ${exception instanceof Error ? exception.message : String(exception)}`);
+      exception = databaseUnavailable();
+    }
+    // The global guard speaks in RegistryErrors (401 with its challenge, 403, 429, 503).
     if (exception instanceof RegistryError && exception.headers) res.set(exception.headers);
     const body = this.toBody(exception);
     res.status(body.statusCode).json(body);
   }
 
   private toBody(exception: unknown): ApiErrorBody {
-    if (exception instanceof RegistryError && exception.status < 500) {
+    if (exception instanceof RegistryError && (exception.status < 500 || exception.code === 'UNAVAILABLE')) {
       return { statusCode: exception.status, error: statusName(exception.status), message: exception.message };
     }
     if (!(exception instanceof HttpException)) {

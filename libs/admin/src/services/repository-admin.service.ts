@@ -1,5 +1,6 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { ManifestChanges } from '@berth/database';
 import { RegistryEvents, type StorageUsage, usage } from '@berth/distribution';
 import type { EventContext } from '@berth/notifications';
 import { AccessService, AuditService, type ChangeContext, type Identity, type Page, type PageRequest, pageOffset } from '../auth.js';
@@ -58,6 +59,7 @@ export class RepositoryAdminService {
     private readonly access: AccessService,
     private readonly audit: AuditService,
     private readonly events: RegistryEvents,
+    private readonly manifestChanges: ManifestChanges,
   ) {}
 
   /** The repositories the identity may pull. */
@@ -106,6 +108,7 @@ export class RepositoryAdminService {
       await this.audit.record({ ...ctx, action: 'repository.delete', target: `repository:${name}`, detail: { tags: Number(rows[0].tags) } }, manager);
       await this.events.record(manager, event, [{ action: 'delete', target: { repository: name } }]);
     });
+    this.manifestChanges.changed([name]);
   }
 
   /** Untags: the manifest stays, reachable by digest. */
@@ -127,6 +130,7 @@ export class RepositoryAdminService {
       const target = this.events.manifestTarget(event, name, { digest: rows[0].digest, mediaType: rows[0].media_type }, tag);
       await this.events.record(manager, event, [{ action: 'delete', target }]);
     });
+    this.manifestChanges.changed([name]);
   }
 
   private async requireId(name: string, manager: EntityManager = this.dataSource.manager): Promise<string> {

@@ -4,6 +4,7 @@ import type { Role } from '@berth/database';
 import { AuditService } from '../audit.service.js';
 import type { ChangeContext } from './change-context.js';
 import { type NamespaceRecord, lockNamespace, namespaceNotFound } from './namespace-lock.js';
+import { CredentialGenerationStore } from '../credential-generation.store.js';
 
 export interface MemberView {
   username: string;
@@ -24,6 +25,7 @@ export class MembershipService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly generations: CredentialGenerationStore,
   ) {}
 
   async list(namespace: string): Promise<MemberView[]> {
@@ -53,6 +55,8 @@ export class MembershipService {
         [ns.id, current.userId, role, username],
       );
       if (current.role !== role) {
+        // Registry tokens carry the grants of the old role: a new role revokes them (a first membership has none).
+        if (current.role !== null) await this.generations.bump(manager, [`user:${current.userId}`], 'grants');
         await this.audit.record(
           { ...ctx, action: 'namespace.member.set', target: `namespace:${namespace}`, detail: { username, role, previousRole: current.role } },
           manager,
@@ -69,6 +73,7 @@ export class MembershipService {
       if (current.role === null) throw new NotFoundException(`${username} is not a member of ${namespace}`);
       if (current.role === 'owner') await this.checkOwnerMayLeave(manager, ns, username, current);
       await manager.query(`DELETE FROM memberships WHERE namespace_id = $1 AND user_id = $2`, [ns.id, current.userId]);
+      await this.generations.bump(manager, [`user:${current.userId}`], 'grants');
       await this.audit.record(
         { ...ctx, action: 'namespace.member.remove', target: `namespace:${namespace}`, detail: { username, previousRole: current.role } },
         manager,

@@ -1,8 +1,8 @@
 import { ConflictException, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { NamespaceKind, Role, Visibility } from '@berth/database';
+import { ManifestChanges, type NamespaceKind, type Role, type Visibility } from '@berth/database';
 import { AuditService } from '../audit.service.js';
-import type { Identity } from '../identity.js';
+import type { Identity, UserIdentity } from '../identity.js';
 import { isAccountName } from './account-name.js';
 import type { ChangeContext } from './change-context.js';
 import { fieldError } from './field-error.js';
@@ -10,6 +10,7 @@ import { type NamespaceRecord, lockNamespace, namespaceNotFound } from './namesp
 import { countRepositories, deleteRepositories } from './namespace-repositories.js';
 import { type Page, type PageRequest, pageOffset } from './page.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { CredentialGenerationStore } from '../credential-generation.store.js';
 
 export interface NamespaceView {
   name: string;
@@ -36,6 +37,8 @@ export class NamespaceService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly generations: CredentialGenerationStore,
+    private readonly manifestChanges: ManifestChanges,
   ) {}
 
   async createOrganization(input: { name: string; visibility?: Visibility }, ctx: ChangeContext): Promise<NamespaceView> {
@@ -59,6 +62,24 @@ export class NamespaceService {
       await this.audit.record({ ...ctx, action: 'namespace.create', target: `namespace:${input.name}`, detail: { visibility } }, manager);
     });
     return this.get(ctx.actor, input.name);
+  }
+
+  /**
+   * The organisation a system administrator's push names (AUTO_CREATE_NAMESPACES), created
+   * private with them as its owner, in one transaction. A no-op when it exists, also when a
+   * concurrent push created it first; never takes a user's name.
+   */
+  async createForPush(name: string, owner: UserIdentity, ctx: ChangeContext): Promise<void> {
+    await this.dataSource.transaction(async (manager) => {
+      const created: { id: string }[] = await manager.query(
+        `INSERT INTO namespaces (name, kind) SELECT $1::varchar, 'organization' WHERE NOT EXISTS (SELECT 1 FROM users WHERE username = $1::varchar)
+         ON CONFLICT (name) DO NOTHING RETURNING id`,
+        [name],
+      );
+      if (!created.length) return;
+      await manager.query(`INSERT INTO memberships (namespace_id, user_id, role) VALUES ($1, $2, 'owner')`, [created[0].id, owner.id]);
+      await this.audit.record({ ...ctx, action: 'namespace.create', target: `namespace:${name}`, detail: { visibility: 'private', onPush: true } }, manager);
+    });
   }
 
   /** Administrators see every namespace; others those they are members of and the public ones. */
@@ -144,12 +165,15 @@ export class NamespaceService {
         throw new ConflictException(`the namespace ${name} still holds ${repositories} repositories: delete them first or pass force=true`);
       }
       if (repositories) await deleteRepositories(manager, name);
+      // Its members' and robots' tokens carry grants in it.
+      await this.generations.bumpNamespace(manager, namespace.id);
       await manager.query(`DELETE FROM namespaces WHERE id = $1`, [namespace.id]);
       await this.audit.record(
         { ...ctx, action: 'namespace.delete', target: `namespace:${name}`, detail: { repositoriesDeleted: repositories } },
         manager,
       );
     });
+    this.manifestChanges.changed('all');
   }
 }
 

@@ -10,6 +10,8 @@ import { fieldError } from './field-error.js';
 import { lockNamespace, namespaceNotFound } from './namespace-lock.js';
 import { generateRobotSecret, hashRobotSecret } from './robot-secret.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { RobotStore } from './robot.store.js';
+import { CredentialGenerationStore } from '../credential-generation.store.js';
 
 /** A robot account as the API shows it: never its secret nor the secret's hash. */
 export interface RobotView {
@@ -46,6 +48,8 @@ export interface RobotCredentials {
   repositories: string[] | null;
   expiresAt: Date | null;
   revokedAt: Date | null;
+  generation: number;
+  credentialGeneration: number;
 }
 
 export const ROBOT_NAME_SEPARATOR = '+';
@@ -62,6 +66,8 @@ export class RobotService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
+    private readonly store: RobotStore,
+    private readonly generations: CredentialGenerationStore,
   ) {}
 
   async create(namespace: string, grant: RobotGrant, ctx: ChangeContext): Promise<{ robot: RobotView; secret: string }> {
@@ -108,12 +114,13 @@ export class RobotService {
     return rows[0];
   }
 
-  /** Replaces the secret: the old one stops working at once. A revoked robot stays revoked. */
+  /** Replaces the secret: the old one stops working at once, with the tokens issued to it. A revoked robot stays revoked. */
   async rotate(namespace: string, name: string, ctx: ChangeContext): Promise<{ robot: RobotView; secret: string }> {
     const secret = generateRobotSecret();
     await this.change(namespace, name, ctx, 'robot.rotate', async (manager, robot) => {
       if (robot.revoked) throw new ConflictException(`the robot ${robotLogin(namespace, name)} is revoked`);
       await manager.query(`UPDATE robots SET secret_hash = $2, updated_at = now() WHERE id = $1`, [robot.id, hashRobotSecret(secret)]);
+      await this.generations.bump(manager, [`robot:${robot.id}`], 'credentials');
       return true;
     });
     return { robot: await this.get(namespace, name), secret };
@@ -124,6 +131,7 @@ export class RobotService {
     await this.change(namespace, name, ctx, 'robot.revoke', async (manager, robot) => {
       if (robot.revoked) return false;
       await manager.query(`UPDATE robots SET revoked_at = now(), updated_at = now() WHERE id = $1`, [robot.id]);
+      await this.generations.bump(manager, [`robot:${robot.id}`], 'credentials');
       return true;
     });
     return this.get(namespace, name);
@@ -132,20 +140,14 @@ export class RobotService {
   async delete(namespace: string, name: string, ctx: ChangeContext): Promise<void> {
     await this.change(namespace, name, ctx, 'robot.delete', async (manager, robot) => {
       await manager.query(`DELETE FROM robots WHERE id = $1`, [robot.id]);
+      await this.generations.bump(manager, [`robot:${robot.id}`], 'credentials');
       return true;
     });
   }
 
   /** The robot behind a login name's two parts, with its secret hash, for the credential check. */
-  async findForLogin(namespace: string, name: string): Promise<RobotCredentials | undefined> {
-    const rows: RobotCredentials[] = await this.dataSource.query(
-      `SELECT r.id, n.name AS namespace, r.name, r.secret_hash AS "secretHash", r.actions, r.repositories,
-              r.expires_at AS "expiresAt", r.revoked_at AS "revokedAt"
-         FROM robots r JOIN namespaces n ON n.id = r.namespace_id
-        WHERE n.name = $1 AND r.name = $2`,
-      [namespace, name],
-    );
-    return rows[0];
+  findForLogin(namespace: string, name: string): Promise<RobotCredentials | undefined> {
+    return this.store.findForLogin(this.dataSource.manager, namespace, name);
   }
 
   /** Runs one change on a locked robot row; audits it when `apply` says something changed. */

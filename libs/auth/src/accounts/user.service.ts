@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictException, ForbiddenException, Injectable, NotFoundException } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { ManifestChanges } from '@berth/database';
 import { AuditService } from '../audit.service.js';
 import type { Identity } from '../identity.js';
 import { PasswordHasher } from '../password-hasher.js';
@@ -10,6 +11,7 @@ import { fieldError } from './field-error.js';
 import { countRepositories, deleteRepositories } from './namespace-repositories.js';
 import { type Page, type PageRequest, pageOffset } from './page.js';
 import { isUniqueViolation } from './unique-violation.js';
+import { CredentialGenerationStore } from '../credential-generation.store.js';
 
 /** A user as the API shows it: never the password hash. */
 export interface UserView {
@@ -45,6 +47,8 @@ export class UserService {
     private readonly dataSource: DataSource,
     private readonly hasher: PasswordHasher,
     private readonly audit: AuditService,
+    private readonly generations: CredentialGenerationStore,
+    private readonly manifestChanges: ManifestChanges,
   ) {}
 
   /** Creates the user, their personal namespace and their `owner` membership in it, in one transaction. */
@@ -111,18 +115,22 @@ export class UserService {
          SELECT ${USER_COLUMNS} FROM updated`,
         [id, changes.isAdmin ?? null, changes.disabled ?? null],
       );
+      // Disabling revokes every token already issued; demoting, the registry tokens (they carry its grants).
+      if (changes.disabled === true) await this.generations.bump(manager, [`user:${id}`], 'credentials');
+      else if (changes.isAdmin === false) await this.generations.bump(manager, [`user:${id}`], 'grants');
       await this.audit.record({ ...ctx, action: 'user.update', target: `user:${username}`, detail: { ...changes } }, manager);
       return rows[0];
     });
   }
 
-  /** Replaces the password; tokens issued before now stop refreshing (password_changed_at). */
+  /** Replaces the password; the tokens and refresh tokens issued before are revoked. */
   async setPassword(username: string, password: string, ctx: ChangeContext): Promise<void> {
     checkPassword('password', password);
     const hash = await this.hasher.hash(password);
     await this.dataSource.transaction(async (manager) => {
       const id = await this.lockUser(manager, username);
       await manager.query(`UPDATE users SET password_hash = $2, password_changed_at = now(), updated_at = now() WHERE id = $1`, [id, hash]);
+      await this.generations.bump(manager, [`user:${id}`], 'credentials');
       await this.audit.record({ ...ctx, action: 'user.password.set', target: `user:${username}` }, manager);
     });
   }
@@ -169,6 +177,7 @@ export class UserService {
         );
       }
       if (repositories) await deleteRepositories(manager, username);
+      await this.generations.bump(manager, [`user:${id}`], 'credentials');
       await manager.query(`DELETE FROM namespaces WHERE owner_user_id = $1`, [id]);
       await manager.query(`DELETE FROM users WHERE id = $1`, [id]);
       await this.audit.record(
@@ -176,6 +185,7 @@ export class UserService {
         manager,
       );
     });
+    this.manifestChanges.changed('all');
   }
 
   private async insert(manager: EntityManager, username: string, hash: string, isAdmin: boolean, ctx: ChangeContext): Promise<UserView> {

@@ -1,10 +1,11 @@
 import { Controller, Delete, Get, Head, HttpCode, Param, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { pipeline } from 'node:stream/promises';
-import { RegistryAccess } from '@berth/auth';
+import { type ChangeContext, RegistryAccess } from '@berth/auth';
 import { parseRange } from '../http/request-body.js';
 import type { EventContext } from '@berth/notifications';
+import { RequestChangeContext } from '../http/change-context.js';
 import { RequestEventContext } from '../http/event-context.js';
+import { sendBlob } from '../http/send-blob.js';
 import { BlobService } from '../services/blob.service.js';
 import { RegistryEvents } from '../services/registry-events.js';
 
@@ -43,15 +44,14 @@ export class BlobController {
     const range = parseRange(req.headers.range, blob.size);
     const start = range?.start ?? 0;
     const length = range ? range.end - range.start + 1 : blob.size;
-    const stream = await this.blobs.open(digest, start, length);
-    res.writeHead(range ? 206 : 200, {
+    const body = await this.blobs.open(digest, start, length);
+    const headers = {
       ...blobHeaders(digest),
       'Content-Length': length,
       ...(range ? { 'Content-Range': `bytes ${range.start}-${range.end}/${blob.size}` } : {}),
-    });
+    };
     this.events.pulled(context, () => this.events.blobTarget(context, name, digest, blob.size));
-    // Headers are gone: a storage failure now can only cut the connection.
-    await pipeline(stream, res).catch(() => res.destroy());
+    await sendBlob(res, range ? 206 : 200, headers, body, this.blobs.sendIdleTimeoutMs);
   }
 
   @Delete(':digest')
@@ -61,9 +61,10 @@ export class BlobController {
     @Param('name') name: string,
     @Param('digest') digest: string,
     @RequestEventContext() context: EventContext,
+    @RequestChangeContext() change: ChangeContext,
     @Res() res: Response,
   ): Promise<void> {
-    await this.blobs.delete(name, digest, context);
+    await this.blobs.delete(name, digest, context, change);
     res.writeHead(202, { 'Docker-Content-Digest': digest, 'Content-Length': 0 });
     res.end();
   }

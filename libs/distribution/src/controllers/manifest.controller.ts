@@ -1,12 +1,14 @@
 import { Controller, Delete, Get, Head, Param, Put, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { RegistryAccess } from '@berth/auth';
+import { type ChangeContext, CurrentPrincipal, type Principal, RegistryAccess } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
 import type { EventContext } from '@berth/notifications';
+import { RequestChangeContext } from '../http/change-context.js';
 import { RequestEventContext } from '../http/event-context.js';
 import { readLimitedBody } from '../http/request-body.js';
 import { RegistryEvents } from '../services/registry-events.js';
 import { ManifestService, type StoredManifest } from '../services/manifest.service.js';
+import { RepositoryService } from '../services/repository.service.js';
 import { location } from './location.js';
 
 @Controller('v2/:name/manifests')
@@ -15,6 +17,7 @@ export class ManifestController {
     private readonly manifests: ManifestService,
     private readonly config: BerthConfig,
     private readonly events: RegistryEvents,
+    private readonly repositories: RepositoryService,
   ) {}
 
   @Get(':reference')
@@ -45,11 +48,13 @@ export class ManifestController {
     @Param('name') name: string,
     @Param('reference') reference: string,
     @RequestEventContext() context: EventContext,
+    @CurrentPrincipal() principal: Principal,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     const content = await readLimitedBody(req, this.config.manifestMaxBytes);
-    const result = await this.manifests.put(name, reference, content, req.headers['content-type'], context);
+    const createNamespace = this.repositories.namespaceCreator(name, principal.identity, { actor: principal.identity, clientAddr: req.ip });
+    const result = await this.repositories.withNamespace(createNamespace, () => this.manifests.put(name, reference, content, req.headers['content-type'], context));
     res.writeHead(201, {
       Location: location(this.config, `/v2/${name}/manifests/${result.digest}`),
       'Docker-Content-Digest': result.digest,
@@ -65,9 +70,10 @@ export class ManifestController {
     @Param('name') name: string,
     @Param('reference') reference: string,
     @RequestEventContext() context: EventContext,
+    @RequestChangeContext() change: ChangeContext,
     @Res() res: Response,
   ): Promise<void> {
-    await this.manifests.delete(name, reference, context);
+    await this.manifests.delete(name, reference, context, change);
     res.writeHead(202, { 'Content-Length': 0 });
     res.end();
   }

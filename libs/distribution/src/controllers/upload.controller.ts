@@ -1,11 +1,12 @@
 import { Controller, Delete, Get, Param, Patch, Post, Put, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AccessService, CurrentPrincipal, type Principal, RegistryAccess } from '@berth/auth';
+import { AccessService, CurrentPrincipal, type Identity, type Principal, RegistryAccess } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
 import type { EventContext } from '@berth/notifications';
 import { RequestEventContext } from '../http/event-context.js';
 import { parseContentRange } from '../http/request-body.js';
 import { BlobService } from '../services/blob.service.js';
+import { RepositoryService } from '../services/repository.service.js';
 import { UploadService, type UploadState } from '../services/upload.service.js';
 import { location } from './location.js';
 
@@ -17,6 +18,7 @@ export class UploadController {
     private readonly blobs: BlobService,
     private readonly config: BerthConfig,
     private readonly access: AccessService,
+    private readonly repositories: RepositoryService,
   ) {}
 
   /** Starts a session; or mounts from another repository; or, with `digest` and a body, uploads in one request. */
@@ -31,17 +33,23 @@ export class UploadController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
+    const createNamespace = this.repositories.namespaceCreator(name, principal.identity, { actor: principal.identity, clientAddr: req.ip });
     // Mounting reads the source: without pull on it, fall back to a plain upload.
-    if (mount && from && (await this.access.mayPull(principal, from)) && (await this.blobs.mount(name, mount, from, context))) {
+    if (
+      mount &&
+      from &&
+      (await this.access.mayPull(principal, from)) &&
+      (await this.repositories.withNamespace(createNamespace, () => this.blobs.mount(name, mount, from, context)))
+    ) {
       req.resume();
       return this.created(res, name, mount);
     }
     // With a body, `?digest=` is a whole upload; without one, clients expect a session.
     if (digest !== undefined && !mount && hasBody(req)) {
-      return this.created(res, name, await this.uploads.uploadWhole(name, digest, req, context));
+      return this.created(res, name, await this.uploads.uploadWhole(name, digest, req, context, contentLength(req), createNamespace));
     }
     req.resume();
-    this.accepted(res, await this.uploads.start(name));
+    this.accepted(res, await this.uploads.start(name, accountOf(principal.identity), createNamespace));
   }
 
   @Get(':uuid')
@@ -54,7 +62,7 @@ export class UploadController {
   @Patch(':uuid')
   async append(@Param('name') name: string, @Param('uuid') uuid: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     const range = parseContentRange(req.headers['content-range']);
-    const upload = await this.uploads.append(name, uuid, req, range);
+    const upload = await this.uploads.append(name, uuid, { body: req, range, length: contentLength(req) });
     this.accepted(res, upload);
   }
 
@@ -67,7 +75,7 @@ export class UploadController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const lastChunk = hasBody(req) ? { body: req, range: parseContentRange(req.headers['content-range']) } : undefined;
+    const lastChunk = hasBody(req) ? { body: req, range: parseContentRange(req.headers['content-range']), length: contentLength(req) } : undefined;
     if (!lastChunk) req.resume();
     const stored = await this.uploads.complete(name, uuid, digest, context, lastChunk);
     this.created(res, name, stored);
@@ -103,6 +111,17 @@ export class UploadController {
       'Content-Length': 0,
     };
   }
+}
+
+/** The announced body length, when there is one (a chunked body has none). */
+function contentLength(req: Request): number | undefined {
+  const header = req.headers['content-length'];
+  return header !== undefined && /^\d+$/.test(header) ? Number(header) : undefined;
+}
+
+/** Whom upload sessions are counted against: an identity's kind and id (a name may change). */
+function accountOf(identity: Identity): string {
+  return identity.kind === 'anonymous' ? 'anonymous' : `${identity.kind}:${identity.id}`;
 }
 
 function hasBody(req: Request): boolean {

@@ -1,6 +1,7 @@
 import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
+import { REGISTRY_ACCESS } from '@berth/auth';
 import { BerthConfig } from '@berth/config';
 import { RegistryError } from '@berth/core';
 
@@ -32,7 +33,8 @@ export class ReadOnlyGuard implements CanActivate {
     if (!this.config.readOnly || context.getType() !== 'http') return true;
     const req = context.switchToHttp().getRequest<Request>();
     const changesContent = this.reflector.get<ContentChange | undefined>(CHANGES_CONTENT, context.getHandler());
-    if ((req.path.startsWith('/v2/') && WRITE_METHODS.has(req.method)) || changesContent?.(req)) {
+    const registryRoute = this.reflector.getAllAndOverride(REGISTRY_ACCESS, [context.getHandler(), context.getClass()]) !== undefined;
+    if ((registryRoute && WRITE_METHODS.has(req.method)) || changesContent?.(req)) {
       throw new RegistryError('UNSUPPORTED', 'the registry is in read-only mode');
     }
     return true;

@@ -1,25 +1,46 @@
 import type { Readable } from 'node:stream';
 import { RegistryError } from '@berth/core';
 
-/** Reads a small request body (a manifest) whole, refusing more than `limit` bytes with 413. */
-export async function readLimitedBody(req: Readable & { headers: Record<string, unknown> }, limit: number): Promise<Buffer> {
+/**
+ * Reads a small request body (a manifest) whole, refusing more than `limit` bytes with 413,
+ * however the body is sent (Content-Length or chunked). The rest of a refused body is
+ * drained, not destroyed: the connection must stay usable for the 413 to reach the client.
+ */
+export function readLimitedBody(req: Readable & { headers: Record<string, unknown> }, limit: number): Promise<Buffer> {
   const tooLarge = () => new RegistryError('MANIFEST_TOO_LARGE', `manifest exceeds the ${limit} byte limit`, { limit });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
-    throw tooLarge();
+    return Promise.reject(tooLarge());
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+      // Still listening, so that the client hanging up during the drain is not an unhandled error.
+      req.on('error', () => undefined);
+      chunks.length = 0;
       req.resume();
-      throw tooLarge();
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      req.off('error', onError);
+      resolve(Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      req.off('data', onData).off('end', onEnd);
+      reject(err);
+    };
+    // A client gone before the end: settled either way (a settled promise ignores the rest).
+    const onClose = () => reject(new Error('the request ended before its body'));
+    req.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
+  });
 }
 
 /** `Content-Range: <start>-<end>` of a chunked upload (no `bytes=` prefix, though some clients send it). */

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { type ParsedManifest, RegistryError, assertRepositoryName, digestOf, parseDigest, parseManifest, parseReference } from '@berth/core';
+import { RegistryError, assertRepositoryName, digestOf, parseDigest, parseLookupReference, parseManifest, parseReference } from '@berth/core';
+import { AuditService, type ChangeContext } from '@berth/auth';
 import type { EventContext } from '@berth/notifications';
+import { ManifestChanges } from '@berth/database';
+import { ManifestCache } from './manifest-cache.js';
+import { ManifestStore } from './manifest.store.js';
 import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
@@ -25,28 +29,36 @@ export class ManifestService {
     private readonly repositories: RepositoryService,
     private readonly events: RegistryEvents,
     private readonly quotas: QuotaService,
+    private readonly audit: AuditService,
+    private readonly cache: ManifestCache,
+    private readonly changes: ManifestChanges,
+    private readonly store: ManifestStore,
   ) {}
 
   async get(name: string, reference: string): Promise<StoredManifest> {
     assertRepositoryName(name);
-    const ref = parseReference(reference);
-    const rows: { digest: string; media_type: string; content: Buffer }[] =
-      'tag' in ref
-        ? await this.dataSource.query(
-            `SELECT m.digest, m.media_type, m.content FROM tags t
-               JOIN repositories r ON r.id = t.repository_id
-               JOIN manifests m ON m.id = t.manifest_id
-              WHERE r.name = $1 AND t.name = $2`,
-            [name, ref.tag],
-          )
-        : await this.dataSource.query(
-            `SELECT m.digest, m.media_type, m.content FROM manifests m
-               JOIN repositories r ON r.id = m.repository_id
-              WHERE r.name = $1 AND m.digest = $2`,
-            [name, ref.digest],
-          );
-    if (!rows.length) throw await this.unknown(name, reference);
-    return { digest: rows[0].digest, mediaType: rows[0].media_type, content: rows[0].content };
+    const ref = parseLookupReference(reference);
+    if (!ref) throw await this.unknown(name, reference);
+    const found = await this.cache.get(name, 'tag' in ref ? ref.tag : ref.digest, async () => {
+      const rows: { digest: string; media_type: string; content: Buffer }[] =
+        'tag' in ref
+          ? await this.dataSource.query(
+              `SELECT m.digest, m.media_type, m.content FROM tags t
+                 JOIN repositories r ON r.id = t.repository_id
+                 JOIN manifests m ON m.id = t.manifest_id
+                WHERE r.name = $1 AND t.name = $2`,
+              [name, ref.tag],
+            )
+          : await this.dataSource.query(
+              `SELECT m.digest, m.media_type, m.content FROM manifests m
+                 JOIN repositories r ON r.id = m.repository_id
+                WHERE r.name = $1 AND m.digest = $2`,
+              [name, ref.digest],
+            );
+      return rows.length ? { digest: rows[0].digest, mediaType: rows[0].media_type, content: rows[0].content } : undefined;
+    });
+    if (!found) throw await this.unknown(name, reference);
+    return found;
   }
 
   /**
@@ -72,51 +84,51 @@ export class ManifestService {
         throw new RegistryError('DIGEST_INVALID', `manifest digest ${digest} does not match ${ref.digest}`, { digest: ref.digest });
       }
     }
+    const blobs = [...new Set(manifest.blobs.map((d) => d.digest))];
+    const children = [...new Set(manifest.manifests.map((d) => d.digest))];
+    const tag = 'tag' in ref ? ref.tag : undefined;
     await this.dataSource.transaction(async (manager) => {
       await this.quotas.check(manager, name, { kind: 'manifest', digest, bytes: content.length });
-      const repositoryId = await this.repositories.ensureId(name, manager);
-      // The repository row first, as a repository delete takes it (then its links): locking
-      // the links below before it would let the two transactions deadlock.
-      await manager.query('SELECT 1 FROM repositories WHERE id = $1 FOR KEY SHARE', [repositoryId]);
-      await this.checkReferences(repositoryId, manifest, manager.query.bind(manager));
-      // A re-push refreshes seen_at: garbage collection leaves the manifest alone for its
-      // review delay (the index that will reference it may be on its way). `xmax = 0`: inserted.
-      const [stored]: { id: string; inserted: boolean }[] = await manager.query(
-        `INSERT INTO manifests (repository_id, digest, media_type, artifact_type, size, content, subject_digest, annotations)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (repository_id, digest) DO UPDATE SET seen_at = now() RETURNING id, xmax = 0 AS inserted`,
-        [
-          repositoryId,
-          digest,
-          manifest.mediaType,
-          manifest.artifactType ?? null,
-          content.length,
-          content,
-          manifest.subject?.digest ?? null,
-          manifest.annotations ? JSON.stringify(manifest.annotations) : null,
-        ],
-      );
-      const manifestId = Number(stored.id);
-      if (stored.inserted) await this.insertReferences(manifestId, manifest, manager.query.bind(manager));
-      if ('tag' in ref) {
-        await manager.query(
-          `INSERT INTO tags (repository_id, name, manifest_id) VALUES ($1, $2, $3)
-           ON CONFLICT (repository_id, name) DO UPDATE SET manifest_id = EXCLUDED.manifest_id, updated_at = now()
-           WHERE tags.manifest_id IS DISTINCT FROM EXCLUDED.manifest_id`,
-          [repositoryId, ref.tag, manifestId],
-        );
+      let held = await this.store.lockReferences(manager, name, blobs, children);
+      if (!held) {
+        // The first push into the repository creates it (in this transaction), then holds it.
+        await this.repositories.ensureId(name, manager);
+        held = await this.store.lockReferences(manager, name, blobs, children);
       }
-      const tag = 'tag' in ref ? ref.tag : undefined;
+      if (!held) throw new RegistryError('NAME_UNKNOWN', `repository ${name} was deleted during the push`, { name });
+      const blob = blobs.find((d) => !held.blobs.has(d));
+      if (blob) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${blob} unknown to this repository`, { digest: blob });
+      const child = children.find((d) => !held.manifests.has(d));
+      if (child) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest ${child} unknown to this repository`, { digest: child });
+      await this.store.insert(manager, {
+        repositoryId: held.repositoryId,
+        digest,
+        mediaType: manifest.mediaType,
+        artifactType: manifest.artifactType ?? null,
+        content,
+        subjectDigest: manifest.subject?.digest ?? null,
+        annotations: manifest.annotations ?? null,
+        references: [
+          ...manifest.blobs.map((d) => ({ digest: d.digest, size: d.size, kind: 'blob' as const })),
+          ...manifest.manifests.map((d) => ({ digest: d.digest, size: d.size, kind: 'manifest' as const })),
+        ],
+        tag,
+      });
       const target = this.events.manifestTarget(context, name, { digest, mediaType: manifest.mediaType, size: content.length }, tag);
       await this.events.record(manager, context, [{ action: 'push', target }]);
     });
+    this.changes.changed([name]);
     return { digest, subject: manifest.subject?.digest };
   }
 
-  /** By digest: removes the manifest and every tag on it. By tag: removes only the tag. */
-  async delete(name: string, reference: string, context: EventContext): Promise<void> {
+  /**
+   * By digest: removes the manifest and every tag on it (audited `manifest.delete`).
+   * By tag: removes only the tag (`tag.delete`). The entry commits with the change.
+   */
+  async delete(name: string, reference: string, context: EventContext, change: ChangeContext): Promise<void> {
     assertRepositoryName(name);
-    const ref = parseReference(reference);
+    const ref = parseLookupReference(reference);
+    if (!ref) throw await this.unknown(name, reference);
     const deleted = await this.events.commit(context, async (manager) => {
       const [rows] = (
         'tag' in ref
@@ -135,49 +147,17 @@ export class ManifestService {
       ) as [{ digest: string; media_type: string }[], number];
       if (!rows.length) return { result: false, events: [] };
       const tag = 'tag' in ref ? ref.tag : undefined;
+      await this.audit.record(
+        tag === undefined
+          ? { ...change, action: 'manifest.delete', target: `repository:${name}`, detail: { digest: rows[0].digest } }
+          : { ...change, action: 'tag.delete', target: `repository:${name}`, detail: { tag, digest: rows[0].digest } },
+        manager,
+      );
       const target = this.events.manifestTarget(context, name, { digest: rows[0].digest, mediaType: rows[0].media_type }, tag);
       return { result: true, events: [{ action: 'delete' as const, target }] };
-    });
+    }, { audited: true });
+    this.changes.changed([name]);
     if (!deleted) throw await this.unknown(name, reference);
-  }
-
-  private async checkReferences(
-    repositoryId: number,
-    manifest: ParsedManifest,
-    query: (sql: string, params: unknown[]) => Promise<{ digest: string }[]>,
-  ): Promise<void> {
-    const missing = async (table: 'repository_blobs' | 'manifests', digests: string[]) => {
-      if (!digests.length) return undefined;
-      // Locked until this transaction commits: garbage collection deletes a blob link or a
-      // manifest only after locking it (one row per transaction) and seeing nothing refer to it.
-      const found = await query(`SELECT digest FROM ${table} WHERE repository_id = $1 AND digest = ANY($2) FOR KEY SHARE`, [
-        repositoryId,
-        [...new Set(digests)],
-      ]);
-      const present = new Set(found.map((row) => row.digest));
-      return digests.find((d) => !present.has(d));
-    };
-    const blob = await missing('repository_blobs', manifest.blobs.map((d) => d.digest));
-    if (blob) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${blob} unknown to this repository`, { digest: blob });
-    const child = await missing('manifests', manifest.manifests.map((d) => d.digest));
-    if (child) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest ${child} unknown to this repository`, { digest: child });
-  }
-
-  private async insertReferences(
-    manifestId: number,
-    manifest: ParsedManifest,
-    query: (sql: string, params: unknown[]) => Promise<unknown>,
-  ): Promise<void> {
-    const refs = [
-      ...manifest.blobs.map((d) => ({ ...d, kind: 'blob' })),
-      ...manifest.manifests.map((d) => ({ ...d, kind: 'manifest' })),
-    ];
-    if (!refs.length) return;
-    await query(
-      `INSERT INTO manifest_references (manifest_id, digest, kind, size)
-       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING`,
-      [manifestId, refs.map((r) => r.digest), refs.map((r) => r.kind), refs.map((r) => r.size)],
-    );
   }
 
   /** NAME_UNKNOWN when the repository itself is missing, else MANIFEST_UNKNOWN. */
@@ -185,6 +165,6 @@ export class ManifestService {
     if ((await this.repositories.findId(name)) === undefined) {
       return new RegistryError('NAME_UNKNOWN', `repository ${name} not known to registry`, { name });
     }
-    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference} unknown in ${name}`, { reference });
+    return new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference.slice(0, 300)} unknown in ${name}`, { reference: reference.slice(0, 300) });
   }
 }

@@ -16,9 +16,17 @@ export class RegistryEvents {
     private readonly config: BerthConfig,
   ) {}
 
-  /** Runs `change` and records the events it returns, atomically. */
-  async commit<T>(context: EventContext, change: (manager: EntityManager) => Promise<{ result: T; events: EventDraft[] }>): Promise<T> {
-    if (!this.outbox.enabled) return (await change(this.dataSource.manager)).result;
+  /**
+   * Runs `change` and records the events it returns, atomically. `audited`: the change
+   * writes an audit entry, so it runs in a transaction even with notifications off.
+   */
+  async commit<T>(
+    context: EventContext,
+    change: (manager: EntityManager) => Promise<{ result: T; events: EventDraft[] }>,
+    options: { audited?: boolean } = {},
+  ): Promise<T> {
+    if (!this.outbox.enabled && !options.audited) return (await change(this.dataSource.manager)).result;
+    if (!this.outbox.enabled) return this.dataSource.transaction(async (manager) => (await change(manager)).result);
     return this.dataSource.transaction(async (manager) => {
       const { result, events } = await change(manager);
       await this.outbox.record(manager, context, events);

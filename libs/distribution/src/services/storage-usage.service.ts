@@ -40,6 +40,16 @@ export class StorageUsageService {
     return { namespace, repositories: Number(row.repositories), ...usage(row.blob_bytes, row.manifest_bytes) };
   }
 
+  /** The size of the blob when a repository of the namespace already links it (so it adds nothing to the namespace). */
+  async linkedSizeInNamespace(namespace: string, digest: string, manager: EntityManager = this.dataSource.manager): Promise<number | undefined> {
+    const rows: { size: string }[] = await manager.query(
+      `SELECT b.size FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id JOIN blobs b ON b.digest = rb.digest
+        WHERE rb.digest = $2 AND r.namespace = $1 LIMIT 1`,
+      [namespace, digest],
+    );
+    return rows.length ? Number(rows[0].size) : undefined;
+  }
+
   /** Whether a repository of the namespace already links the blob (so it adds nothing to the namespace). */
   async linkedInNamespace(namespace: string, digest: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> {
     const rows: unknown[] = await manager.query(

@@ -3,6 +3,7 @@ import { access, mkdtemp, rm } from 'node:fs/promises';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tiedToThisProcess } from '../../../../test/support/tied-process.js';
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
 
@@ -56,9 +57,9 @@ export class RedisServer {
 
   /** Starts the server (again) on the same port, empty. */
   async resume(): Promise<void> {
-    const child = spawn(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir], {
-      stdio: 'ignore',
-    });
+    // Dies with the test process: an interrupted run leaves no redis-server behind.
+    const [command, args] = tiedToThisProcess(REDIS_SERVER_BIN, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    const child = spawn(command, args, { stdio: 'ignore' });
     this.process = child;
     const deadline = Date.now() + 10_000;
     while (!(await accepts(this.port))) {

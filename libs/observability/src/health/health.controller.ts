@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, Res, ServiceUnavailableException } from '@nestjs/common';
-import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthIndicatorFunction } from '@nestjs/terminus';
+import { HealthCheckService, HealthIndicatorService, type HealthCheckResult, type HealthIndicatorFunction, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { DataSource } from 'typeorm';
 import { Public } from '@berth/auth';
@@ -15,9 +15,12 @@ const CHECK_CACHE_MS = 1000;
 /**
  * Kubernetes-style probes in Terminus' format. `live`: the process answers (no
  * dependency is asked, so a database outage never gets the pod restarted).
- * `ready`: the database answers a query, the storage driver lists its blob root,
- * and Redis answers PING when REDIS_URL is set; 503 when any is down. Public: a
- * probe has no credentials, and the answers name no data.
+ * `ready`: the database answers a query and the storage driver lists its blob root;
+ * 503 when either is down. Redis (REDIS_URL set) is reported but never fails the
+ * probe: pushes and pulls work without it and their events wait in the outbox, so
+ * an outage must not take every replica out of the load balancer; it shows as
+ * `degraded` (still 200). Public: a probe has no credentials, and the answers name
+ * no data.
  */
 @Public()
 @Controller('health')
@@ -42,7 +45,7 @@ export class HealthController {
       () => this.check('database', () => this.dataSource.query('SELECT 1')),
       () => this.check('storage', () => this.storage.list('blobs')),
     ];
-    if (this.config.redisUrl) checks.push(() => this.check('redis', () => this.notifications.pingRedis()));
+    if (this.config.redisUrl) checks.push(() => this.optional('redis', () => this.notifications.pingRedis()));
     try {
       return await this.health.check(checks);
     } catch (err) {
@@ -52,6 +55,13 @@ export class HealthController {
       res.status(503);
       return err.getResponse();
     }
+  }
+
+  /** A dependency the registry serves without: down is reported as degraded. */
+  private async optional(key: string, probe: () => Promise<unknown>): Promise<HealthIndicatorResult> {
+    const result = await this.check(key, probe);
+    const { status, ...data } = result[key];
+    return status === 'down' ? this.indicators.check(key).degraded(data) : result;
   }
 
   private check(key: string, probe: () => Promise<unknown>) {

@@ -3,7 +3,8 @@ import type { NextFunction, Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Level, Logger } from 'pino';
-import type { Principal } from '@berth/auth';
+import { type Principal, attemptedLoginOf } from '@berth/auth';
+import { bytesSentByFile } from '@berth/storage';
 import { HttpMetrics } from '../metrics/http-metrics.js';
 import { acceptedRequestId, setRequestId } from './request-id.js';
 
@@ -17,12 +18,16 @@ const UPLOAD_PATH = /^\/v2\/.+\/blobs\/uploads\//;
 const UNMATCHED = 'unmatched';
 /** Status recorded for a request whose client went away before any response was sent (nginx's convention). */
 const CLIENT_CLOSED = 499;
+/** Caller-chosen strings are cut to these lengths in a line. */
+const USER_AGENT_MAX = 256;
+const USERNAME_MAX = 150;
 
 /**
  * The first middleware of the registry: gives each request its id (a valid incoming
  * `X-Request-Id`, else a new UUID) and echoes it, then when the response ends
  * records the HTTP metrics and writes one log line with the id, the route, the
- * status, the duration, the bytes, the authenticated user and the repository.
+ * status, the duration, the bytes, the authenticated user (or the username of a
+ * failed login), the repository, the client address and the user agent.
  * Per request it costs one closure and a few property reads; the line is built
  * only when its level is enabled, and headers are never logged.
  */
@@ -40,7 +45,8 @@ export class RequestObserver {
     res.setHeader('X-Request-Id', id);
     const socket = req.socket;
     const readBefore = socket.bytesRead;
-    const writtenBefore = socket.bytesWritten;
+    // sendfile(2) bypasses bytesWritten: blob pulls count those bytes separately.
+    const writtenBefore = socket.bytesWritten + bytesSentByFile(socket);
     const upload = req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'DELETE' && UPLOAD_PATH.test(req.url) && hasBody(req);
     if (upload) this.metrics.uploadStarted();
     res.once('close', () => {
@@ -50,12 +56,14 @@ export class RequestObserver {
       const route: string = req.route?.path ?? UNMATCHED;
       const milliseconds = performance.now() - started;
       const bytesIn = receivedBytes(req, socket.bytesRead - readBefore);
-      const bytesOut = socket.bytesWritten - writtenBefore;
+      const bytesOut = socket.bytesWritten + bytesSentByFile(socket) - writtenBefore;
       this.metrics.observe(req.method, route, status, milliseconds / 1000, bytesIn, bytesOut);
       const level: Level = QUIET_PATHS.test(req.originalUrl) ? 'debug' : status >= 500 ? 'error' : 'info';
       if (!this.logger.isLevelEnabled(level)) return;
       const identity = (req as Request & { user?: Principal }).user?.identity;
+      const user = identity && identity.kind !== 'anonymous' ? identity.username : undefined;
       const repository = req.originalUrl.startsWith('/v2/') ? req.params?.name : undefined;
+      const agent = req.headers['user-agent'];
       this.logger[level](
         {
           requestId: id,
@@ -67,8 +75,12 @@ export class RequestObserver {
           durationMs: Math.round(milliseconds * 10) / 10,
           bytesIn,
           bytesOut,
-          user: identity && identity.kind !== 'anonymous' ? identity.username : undefined,
+          user,
+          // A login that did not succeed: whom it claimed to be (the password is never kept).
+          attemptedUser: user === undefined ? attemptedLoginOf(req)?.slice(0, USERNAME_MAX) : undefined,
           repository: typeof repository === 'string' ? repository : undefined,
+          clientAddr: req.ip,
+          userAgent: agent?.slice(0, USER_AGENT_MAX),
         },
         completed ? 'request completed' : 'request aborted',
       );

@@ -2,14 +2,17 @@ import { Injectable, Logger } from '@nestjs/common';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { NotificationsStatus } from '@berth/notifications';
+import { StateMetricsStore } from './state-metrics.store.js';
 
 /** How long a scrape waits for one source before leaving its series out: /metrics never hangs. */
 const SOURCE_TIMEOUT_MS = 2000;
+const OPEN_STATUSES = ['pending', 'failed'];
 
 /**
  * Figures read at scrape time from shared state (Postgres, the Redis queue), so they
- * are right whichever process did the work: webhook deliveries by status, the
- * delivery queue by job state, garbage-collection runs and the bytes they freed.
+ * are right whichever process did the work: open webhook deliveries by status, the
+ * delivery queue by job state, garbage-collection runs and the bytes they freed, and
+ * what the last integrity check found.
  * A source that fails or is slow is left out of that scrape (and logged at debug).
  */
 @Injectable()
@@ -20,18 +23,28 @@ export class StateMetrics {
   private readonly gcRuns: Gauge<'status'>;
   private readonly gcBytesFreed: Counter;
   private readonly gcLastSuccess: Gauge;
+  private readonly verifyLastRun: Gauge;
+  private readonly verifyBlobs: Gauge<'result'>;
 
   constructor(
     registry: Registry,
     private readonly dataSource: DataSource,
     private readonly notifications: NotificationsStatus,
+    private readonly store: StateMetricsStore,
   ) {
     const registers = [registry];
-    this.deliveries = new Gauge({ name: 'berth_webhook_deliveries', help: 'Webhook deliveries in the history, by status', labelNames: ['status'], registers });
+    this.deliveries = new Gauge({ name: 'berth_webhook_deliveries', help: 'Webhook deliveries still open (pending: first attempt to come; failed: a retry to come), by status', labelNames: ['status'], registers });
     this.queue = new Gauge({ name: 'berth_webhook_queue_jobs', help: 'Jobs in the webhook delivery queue, by state (Redis configured and reachable)', labelNames: ['state'], registers });
     this.gcRuns = new Gauge({ name: 'berth_gc_runs', help: 'Garbage-collection runs recorded, by status', labelNames: ['status'], registers });
     this.gcBytesFreed = new Counter({ name: 'berth_gc_bytes_freed_total', help: 'Bytes freed by garbage collection (dry runs excluded)', registers });
     this.gcLastSuccess = new Gauge({ name: 'berth_gc_last_success_timestamp_seconds', help: 'When the last successful garbage-collection run finished', registers });
+    this.verifyLastRun = new Gauge({ name: 'berth_verify_last_run_timestamp_seconds', help: 'When the last complete integrity check (verify) finished', registers });
+    this.verifyBlobs = new Gauge({
+      name: 'berth_verify_blobs',
+      help: 'What the last complete integrity check found: blobs ok, missing, corrupt or of the wrong size, and orphan files',
+      labelNames: ['result'],
+      registers,
+    });
   }
 
   /** Reads every source (concurrently) into the gauges before the registry renders them. */
@@ -40,11 +53,14 @@ export class StateMetrics {
       this.read('webhook deliveries', [this.deliveries], () => this.readDeliveries()),
       this.read('webhook queue', [this.queue], () => this.readQueue()),
       this.read('gc runs', [this.gcRuns, this.gcBytesFreed, this.gcLastSuccess], () => this.readGc()),
+      this.read('verify runs', [this.verifyLastRun, this.verifyBlobs], () => this.readVerify()),
     ]);
   }
 
   private async readDeliveries(): Promise<void> {
-    const rows: { status: string; count: number }[] = await this.dataSource.query(`SELECT status, count(*)::int AS count FROM webhook_deliveries GROUP BY status`);
+    const rows = await this.store.openDeliveryCounts(this.dataSource.manager);
+    // Both open states always have a series: none waiting is 0, not a gap.
+    for (const status of OPEN_STATUSES) this.deliveries.set({ status }, 0);
     for (const row of rows) this.deliveries.set({ status: row.status }, row.count);
   }
 
@@ -55,12 +71,7 @@ export class StateMetrics {
   }
 
   private async readGc(): Promise<void> {
-    const rows: { status: string; runs: number; bytes_freed: string; last_success: number | null }[] = await this.dataSource.query(
-      `SELECT status, count(*)::int AS runs,
-              coalesce(sum(bytes_freed) FILTER (WHERE NOT dry_run), 0)::text AS bytes_freed,
-              extract(epoch FROM max(finished_at) FILTER (WHERE status = 'succeeded'))::float8 AS last_success
-         FROM gc_runs GROUP BY status`,
-    );
+    const rows = await this.store.gcRunTotals(this.dataSource.manager);
     let freed = 0;
     for (const row of rows) {
       this.gcRuns.set({ status: row.status }, row.runs);
@@ -68,6 +79,23 @@ export class StateMetrics {
       if (row.last_success !== null) this.gcLastSuccess.set(row.last_success);
     }
     this.gcBytesFreed.inc(freed);
+  }
+
+  /** The last finished run; every result is a series (0 when none was found), so alerts need no absent(). */
+  private async readVerify(): Promise<void> {
+    const rows: { finished: number; ok: string; missing: number; corrupt: number; size_mismatch: number; orphan: number }[] = await this.dataSource.query(
+      `SELECT extract(epoch FROM r.finished_at)::float8 AS finished, r.blobs_ok::text AS ok,
+              count(*) FILTER (WHERE f.kind = 'missing')::int AS missing, count(*) FILTER (WHERE f.kind = 'corrupt')::int AS corrupt,
+              count(*) FILTER (WHERE f.kind = 'size_mismatch')::int AS size_mismatch, count(*) FILTER (WHERE f.kind = 'orphan')::int AS orphan
+         FROM (SELECT id, finished_at, blobs_ok FROM verify_runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1) r
+         LEFT JOIN verify_findings f ON f.run_id = r.id
+        GROUP BY r.id, r.finished_at, r.blobs_ok`,
+    );
+    if (!rows.length) return;
+    const [row] = rows;
+    this.verifyLastRun.set(row.finished);
+    this.verifyBlobs.set({ result: 'ok' }, Number(row.ok));
+    for (const result of ['missing', 'corrupt', 'size_mismatch', 'orphan'] as const) this.verifyBlobs.set({ result }, row[result]);
   }
 
   /** Clears the source's series first, so that a failed read leaves them out rather than stale. */

@@ -13,7 +13,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { forEachLimited } from './pool.js';
+import { forEachLimited } from '../pool.js';
 
 /** A byte range of a stored object, one part of an object being assembled. */
 export interface Piece {
@@ -27,7 +27,7 @@ export interface Piece {
 /** S3 allows at most 1000 keys per DeleteObjects, 5 GiB per CopyObject, 10,000 parts per object. */
 const DELETE_BATCH = 1000;
 export const MAX_COPY_BYTES = 5 * 1024 ** 3;
-const MAX_PARTS = 10_000;
+export const MAX_PARTS = 10_000;
 /** Server-side part copies run in parallel; streamed copies hold one socket buffer each. */
 const COPY_CONCURRENCY = 8;
 

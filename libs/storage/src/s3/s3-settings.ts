@@ -15,4 +15,6 @@ export interface S3Settings {
   redirectExpirySeconds: number;
   /** Bytes per stored piece of a file being written, and the most a writer buffers; 5 MiB or more. */
   partSize?: number;
+  /** Parts an assembled object may have: S3's 10,000 unless a test needs a smaller limit. */
+  maxParts?: number;
 }

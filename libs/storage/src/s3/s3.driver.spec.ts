@@ -1,9 +1,10 @@
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describeStorageDriver } from '../testing/driver-conformance.js';
-import { PathNotFoundError, type StorageDriver } from '../storage-driver.js';
+import { FileTooLargeError, PathNotFoundError, type StorageDriver } from '../storage-driver.js';
 import { S3Driver } from './s3.driver.js';
 import { S3TestServer } from './testing/s3-test-server.js';
 
@@ -51,6 +52,23 @@ describe('S3Driver', () => {
     await writer.commit();
     return writer.size;
   }
+
+  it('deletes more files at once than one DeleteObjects request takes (1000 keys: each file is its object and its record)', { timeout: 60_000 }, async () => {
+    const settings = server.settings(prefix);
+    const client = new S3Client({ region: settings.region, endpoint: settings.endpoint, forcePathStyle: true });
+    const paths = Array.from({ length: 501 }, (_, i) => `many/${String(i).padStart(4, '0')}/data`);
+    const put = (path: string) => client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: prefix + path, Body: path }));
+    try {
+      for (let i = 0; i < paths.length; i += 50) await Promise.all(paths.slice(i, i + 50).map(put));
+      await put('many-kept/data');
+    } finally {
+      client.destroy();
+    }
+    expect((await driver.list('many')).length).toBe(501);
+    await driver.deleteMany(paths);
+    expect(await driver.list('many')).toEqual([]);
+    expect((await readAll(driver, 'many-kept/data')).toString()).toBe('many-kept/data');
+  });
 
   it('continues a session in another driver instance (a replica) after a commit', async () => {
     const replica = new S3Driver(server.settings(prefix, { partSize: 5 * MiB }));
@@ -102,6 +120,29 @@ describe('S3Driver', () => {
     expect((await readAll(driver, 'uploads/u/data')).equals(Buffer.concat([committed.subarray(0, 1234), Buffer.from('tail')]))).toBe(true);
   });
 
+  it('refuses to pass its largest file (as many parts as S3 assembles), keeping what was committed', async () => {
+    const small = new S3Driver(server.settings(prefix, { partSize: 5 * MiB, maxParts: 2 }));
+    expect(small.maxFileSize).toBe(10 * MiB);
+    expect(driver.maxFileSize).toBe(10_000 * 5 * MiB);
+    const committed = randomBytes(6 * MiB);
+    await append(small, 'uploads/u/data', 0, committed);
+    const writer = await small.writer('uploads/u/data', committed.length);
+    await expect(writer.write(Readable.from([randomBytes(4 * MiB), randomBytes(1)]))).rejects.toBeInstanceOf(FileTooLargeError);
+    expect((await small.stat('uploads/u/data'))?.size).toBe(committed.length);
+    // Up to the limit exactly, the file is stored and assembled.
+    const rest = randomBytes(4 * MiB);
+    expect(await append(small, 'uploads/u/data', committed.length, rest)).toBe(10 * MiB);
+    await small.move('uploads/u/data', 'blobs/b/data', 10 * MiB);
+    expect((await readAll(small, 'blobs/b/data')).equals(Buffer.concat([committed, rest]))).toBe(true);
+  });
+
+  it('moves the first bytes of a staged file of several parts, cut inside a part', async () => {
+    const bytes = randomBytes(12 * MiB);
+    await append(driver, 'uploads/u/data', 0, bytes);
+    await driver.move('uploads/u/data', 'blobs/b/data', 7 * MiB + 3);
+    expect((await readAll(driver, 'blobs/b/data')).equals(bytes.subarray(0, 7 * MiB + 3))).toBe(true);
+  });
+
   it('resumes a moved-in object as a staged file', async () => {
     await append(driver, 'uploads/u/data', 0, Buffer.from('moved content'));
     await driver.move('uploads/u/data', 'blobs/b/data');
@@ -142,22 +183,32 @@ describe('S3Driver', () => {
   });
 
   describe('redirects', () => {
-    it('presigns a short-lived GET URL that plain fetch follows', async () => {
-      const short = new S3Driver(server.settings(prefix, { redirectExpirySeconds: 1 }));
+    it('presigns a GET URL that plain fetch follows, and a HEAD URL', async () => {
+      // Long enough that the fetches below never race the expiry, whatever the clock's phase.
+      const signer = new S3Driver(server.settings(prefix, { redirectExpirySeconds: 60 }));
       await append(driver, 'uploads/u/data', 0, Buffer.from('presigned bytes'));
       await driver.move('uploads/u/data', 'blobs/b/data');
-      const url = await short.redirectUrl('blobs/b/data', 'GET');
+      const url = await signer.redirectUrl('blobs/b/data', 'GET');
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/.*X-Amz-Signature=/);
       const response = await fetch(url!);
       expect(response.status).toBe(200);
       expect(await response.text()).toBe('presigned bytes');
 
-      const head = await fetch((await short.redirectUrl('blobs/b/data', 'HEAD'))!, { method: 'HEAD' });
+      const head = await fetch((await signer.redirectUrl('blobs/b/data', 'HEAD'))!, { method: 'HEAD' });
       expect(head.status).toBe(200);
       expect(head.headers.get('content-length')).toBe('15');
+    });
 
-      await new Promise((resolve) => setTimeout(resolve, 2100));
-      expect((await fetch(url!)).status).toBe(403);
+    it('presigns for redirectExpirySeconds: the URL is refused once that has passed', async () => {
+      const short = new S3Driver(server.settings(prefix, { redirectExpirySeconds: 1 }));
+      await append(driver, 'uploads/u/data', 0, Buffer.from('presigned bytes'));
+      await driver.move('uploads/u/data', 'blobs/b/data');
+      const url = new URL((await short.redirectUrl('blobs/b/data', 'GET'))!);
+      expect(url.searchParams.get('X-Amz-Expires')).toBe('1');
+      // Signed at whole seconds: the deadline comes from the URL, not from when signing happened.
+      const signedAt = Date.parse(url.searchParams.get('X-Amz-Date')!.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z'));
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, signedAt + 2000 - Date.now()) + 100));
+      expect((await fetch(url)).status).toBe(403);
     });
 
     it('names the public endpoint when one is set', async () => {

@@ -3,7 +3,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
 import { PathNotFoundError, type FileInfo, type StorageDriver, type StorageWriter } from '../storage-driver.js';
 import { assertByteRange, assertStoragePath } from '../storage-path.js';
-import { MAX_COPY_BYTES, S3Bucket, type Piece } from './s3-bucket.js';
+import { MAX_COPY_BYTES, MAX_PARTS, S3Bucket, type Piece } from './s3-bucket.js';
 import type { S3Settings } from './s3-settings.js';
 import { S3Writer } from './s3.writer.js';
 import { parseStagedFile, piecesOf, stagingPrefix, stateKey, type StagedFile } from './staged-file.js';
@@ -25,6 +25,8 @@ const SEGMENT = /^[A-Za-z0-9._-]+$/;
  */
 export class S3Driver implements StorageDriver {
   readonly name = 's3';
+  /** Every piece of a staged file becomes one part of the object it is moved to. */
+  readonly maxFileSize: number;
   private readonly bucket: S3Bucket;
   private readonly presigner: S3Client;
   private readonly prefix: string;
@@ -34,6 +36,7 @@ export class S3Driver implements StorageDriver {
     const partSize = settings.partSize ?? DEFAULT_PART_SIZE;
     if (partSize < MIN_PART_SIZE) throw new Error(`S3 part size must be at least ${MIN_PART_SIZE} bytes`);
     this.partSize = partSize;
+    this.maxFileSize = Math.min(settings.maxParts ?? MAX_PARTS, MAX_PARTS) * partSize;
     this.prefix = settings.prefix;
     const client = (endpoint?: string) =>
       new S3Client({
@@ -84,7 +87,7 @@ export class S3Driver implements StorageDriver {
     const staged = await this.staged(key);
     if (!staged) {
       if (offset > 0) throw new PathNotFoundError(path);
-      const writer = new S3Writer(this.bucket, key, this.partSize, null, [], Buffer.alloc(0));
+      const writer = new S3Writer(this.bucket, key, this.partSize, this.maxFileSize, null, [], Buffer.alloc(0));
       await writer.commit();
       return writer;
     }
@@ -95,27 +98,36 @@ export class S3Driver implements StorageDriver {
     const keptParts = Math.min(Math.floor(offset / file.partSize), file.parts.length);
     const carriedStart = keptParts * file.partSize;
     const carried = offset > carriedStart ? await this.readAll(key, file, carriedStart, offset) : Buffer.alloc(0);
-    const writer = new S3Writer(this.bucket, key, file.partSize, file, file.parts.slice(0, keptParts), carried);
+    const writer = new S3Writer(this.bucket, key, file.partSize, this.maxFileSize, file, file.parts.slice(0, keptParts), carried);
     // Drop what lies past the offset now, as a truncating file system would.
     if (offset < file.size) await writer.commit();
     return writer;
   }
 
-  async move(from: string, to: string): Promise<void> {
+  async move(from: string, to: string, length?: number): Promise<void> {
     const source = this.key(from);
     const target = this.key(to);
+    if (length !== undefined) assertByteRange(0, length);
     if (source === target) {
-      if (!(await this.stat(from))) throw new PathNotFoundError(from);
+      const info = await this.stat(from);
+      if (!info || (length !== undefined && info.size !== length)) throw new PathNotFoundError(from);
       return;
     }
     const object = await this.bucket.head(source);
+    let pieces: Piece[];
     if (object) {
-      await this.bucket.assemble(target, objectPieces(source, object.size));
+      pieces = objectPieces(source, object.size);
     } else {
       const staged = await this.staged(source);
       if (!staged) throw new PathNotFoundError(from);
-      await this.bucket.assemble(target, piecesOf(source, staged.file));
+      pieces = piecesOf(source, staged.file);
     }
+    if (length !== undefined) {
+      const prefix = firstBytes(pieces, length);
+      if (!prefix) throw new PathNotFoundError(from);
+      pieces = prefix;
+    }
+    await this.bucket.assemble(target, pieces);
     // The target is complete before anything is removed, so a retried move finds either
     // the source again or the target in place. Records go last: a deletion cut short
     // leaves pieces that a record still names, for a retry or the upload purge to find.
@@ -128,6 +140,12 @@ export class S3Driver implements StorageDriver {
     // The object or staged file, and everything under the directory of that name.
     const [below, pieces] = await Promise.all([this.bucket.listKeys(`${key}/`), this.bucket.listKeys(stagingPrefix(key))]);
     await this.bucket.deleteKeys([key, ...below, ...pieces, stateKey(key)]);
+  }
+
+  /** The objects, and any staged-file record beside them, in DeleteObjects batches: no listing. */
+  async deleteMany(paths: readonly string[]): Promise<void> {
+    const keys = paths.map((path) => this.key(path));
+    await this.bucket.deleteKeys(keys.flatMap((key) => [key, stateKey(key)]));
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -157,7 +175,7 @@ export class S3Driver implements StorageDriver {
   /** Continues a single object as a staged file: its first `offset` bytes are copied into pieces. */
   private async stageObject(path: string, key: string, size: number, offset: number): Promise<StorageWriter> {
     if (size < offset) throw new PathNotFoundError(path);
-    const writer = new S3Writer(this.bucket, key, this.partSize, null, [], Buffer.alloc(0));
+    const writer = new S3Writer(this.bucket, key, this.partSize, this.maxFileSize, null, [], Buffer.alloc(0));
     if (offset > 0) await writer.write((await this.bucket.get(key, 0, offset))!);
     await writer.commit();
     await this.bucket.deleteKeys([key]);
@@ -186,6 +204,22 @@ export class S3Driver implements StorageDriver {
       position = pieceEnd;
     }
   }
+}
+
+/** The pieces holding the first `length` bytes of `pieces` (the last one cut short), or null when they hold fewer. */
+function firstBytes(pieces: readonly Piece[], length: number): Piece[] | null {
+  const kept: Piece[] = [];
+  let remaining = length;
+  for (const piece of pieces) {
+    if (remaining === 0) break;
+    if (piece.length <= remaining) {
+      kept.push(piece);
+    } else {
+      kept.push({ ...piece, length: remaining, whole: false });
+    }
+    remaining -= kept[kept.length - 1].length;
+  }
+  return remaining === 0 ? kept : null;
 }
 
 /** A whole object as pieces to copy: itself, or ranges when it is too large for one copy. */

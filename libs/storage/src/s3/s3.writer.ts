@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { StorageWriter } from '../storage-driver.js';
+import { FileTooLargeError, type StorageWriter } from '../storage-driver.js';
 import type { S3Bucket } from './s3-bucket.js';
 import { pieceNames, stagingPrefix, stateKey, type StagedFile } from './staged-file.js';
 
@@ -18,6 +18,7 @@ export class S3Writer implements StorageWriter {
     private readonly bucket: S3Bucket,
     private readonly key: string,
     private readonly partSize: number,
+    private readonly maxSize: number,
     /** The record last committed; its pieces that the next record drops are deleted then. */
     private committed: StagedFile | null,
     private readonly parts: string[],
@@ -35,6 +36,8 @@ export class S3Writer implements StorageWriter {
     // A failed body keeps what arrived before the failure: a commit would still store it.
     for await (const chunk of source) {
       const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      // Found here, not when the pieces are assembled into more parts than S3 allows.
+      if (this.size + bytes.length > this.maxSize) throw new FileTooLargeError(this.key, this.maxSize);
       this.pending.push(bytes);
       this.pendingBytes += bytes.length;
       if (this.pendingBytes >= this.partSize) await this.storeFullParts();

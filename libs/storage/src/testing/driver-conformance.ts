@@ -185,6 +185,24 @@ export function describeStorageDriver(
         for (const source of sources) expect(await driver.stat(source)).toBeNull();
       });
 
+      it('moves exactly the first `length` bytes, dropping what a failed body left past them', async () => {
+        await put('uploads/u/data', 'payload', '-tail of a cut-off body');
+        await driver.move('uploads/u/data', 'blobs/x/data', 7);
+        expect(await driver.stat('blobs/x/data')).toMatchObject({ size: 7 });
+        expect(await get('blobs/x/data')).toBe('payload');
+        expect(await driver.stat('uploads/u/data')).toBeNull();
+        await put('uploads/v/data', 'exact');
+        await driver.move('uploads/v/data', 'blobs/y/data', 5);
+        expect(await get('blobs/y/data')).toBe('exact');
+      });
+
+      it('refuses to move more bytes than the source holds', async () => {
+        await put('uploads/u/data', 'short');
+        await expect(driver.move('uploads/u/data', 'blobs/x/data', 6)).rejects.toBeInstanceOf(PathNotFoundError);
+        expect(await driver.stat('blobs/x/data')).toBeNull();
+        expect(await get('uploads/u/data')).toBe('short');
+      });
+
       it('throws PathNotFoundError when the source is missing', async () => {
         await expect(driver.move('uploads/none/data', 'blobs/x/data')).rejects.toBeInstanceOf(PathNotFoundError);
         expect(await driver.stat('blobs/x/data')).toBeNull();
@@ -215,6 +233,28 @@ export function describeStorageDriver(
         await expect(driver.delete('never/written')).resolves.toBeUndefined();
       });
 
+      /** A file put in place by `move`, as blobs are. */
+      async function placed(path: string, content: string): Promise<void> {
+        await put(`staging-${path.replaceAll('/', '-')}`, content);
+        await driver.move(`staging-${path.replaceAll('/', '-')}`, path);
+      }
+
+      it('deletes many files at once, their emptied directories with them, and nothing beside them', async () => {
+        await placed('m/one/data', '1');
+        await placed('m/two/data', '2');
+        await placed('m/two-kept/data', '3');
+        await placed('m/shared/data', '4');
+        await placed('m/shared/kept', '5');
+        await driver.deleteMany(['m/one/data', 'm/two/data', 'm/shared/data', 'never/written']);
+        expect(await driver.stat('m/one/data')).toBeNull();
+        expect(await driver.stat('m/two/data')).toBeNull();
+        expect(await driver.stat('m/shared/data')).toBeNull();
+        expect((await driver.list('m')).sort()).toEqual(['shared', 'two-kept']);
+        expect(await get('m/two-kept/data')).toBe('3');
+        expect(await get('m/shared/kept')).toBe('5');
+        await expect(driver.deleteMany([])).resolves.toBeUndefined();
+      });
+
       it('lists direct children, files and directories alike', async () => {
         await put('r/x', '1');
         await put('r/y/z', '2');
@@ -239,6 +279,8 @@ export function describeStorageDriver(
         ['move from', (d, p) => d.move(p, 'valid/target')],
         ['move to', (d, p) => d.move('valid/source', p)],
         ['delete', (d, p) => d.delete(p)],
+        // Every path is checked before anything is deleted.
+        ['deleteMany', (d, p) => d.deleteMany(['valid/source', p])],
         ['list', (d, p) => d.list(p)],
         ['redirectUrl', (d, p) => d.redirectUrl(p, 'GET')],
       ];

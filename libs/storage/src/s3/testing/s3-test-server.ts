@@ -30,6 +30,7 @@ export class S3TestServer {
     const bucket = `berth-${randomBytes(4).toString('hex')}`;
     const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
     storeObjectsAtomically(server.store);
+    listCommonPrefixesAtAnyDepth(server.store);
     const { port } = await server.run();
     return new S3TestServer(server, dir, `http://127.0.0.1:${port}`, bucket);
   }
@@ -78,6 +79,20 @@ interface S3rverStore {
   getResourcePath(bucket: string, key: string, resource: 'object'): string;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
   putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+  listObjects(bucket: string, options: ListOptions): Promise<ListResult>;
+}
+
+interface ListOptions {
+  delimiter?: string;
+  prefix?: string;
+  maxKeys?: number;
+  startAfter?: string;
+}
+
+interface ListResult {
+  objects: { key: string }[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
 }
 
 /**
@@ -108,5 +123,29 @@ function storeObjectsAtomically(store: S3rverStore): void {
     const digest = md5.digest('hex');
     await this.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };
+  };
+}
+
+/**
+ * s3rver does not walk below a directory that holds the delimiter after the prefix, so
+ * with a delimiter it misses every common prefix more than one level deep (`blobs/` shows
+ * no `blobs/sha256/` when every key is `blobs/sha256/ab/<hex>/data`); S3 finds them. Here a
+ * listing with a delimiter lists every key under the prefix and folds them as S3 does,
+ * in one page (enough for tests).
+ */
+function listCommonPrefixesAtAnyDepth(store: S3rverStore): void {
+  const listAll = store.listObjects.bind(store);
+  store.listObjects = async (bucket: string, options: ListOptions) => {
+    const { delimiter, prefix = '' } = options;
+    if (!delimiter) return listAll(bucket, options);
+    const all = await listAll(bucket, { ...options, delimiter: '', maxKeys: Infinity });
+    const commonPrefixes = new Set<string>();
+    const objects: ListResult['objects'] = [];
+    for (const object of all.objects) {
+      const at = object.key.slice(prefix.length).indexOf(delimiter);
+      if (at === -1) objects.push(object);
+      else commonPrefixes.add(object.key.slice(0, prefix.length + at + delimiter.length));
+    }
+    return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated: false };
   };
 }
