@@ -9,3 +9,4 @@ export * from './notifications-status.js';
 export * from './secret-box.js';
 export * from './target-policy.js';
 export * from './webhooks/index.js';
+export { closeRedisClient, closeWorker, createRedisClient } from './queue/redis-client.js';

@@ -3,9 +3,9 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BerthConfig } from '@berth/config';
+import { closeRedisClient, createRedisClient } from '@berth/notifications';
 import { MAINTENANCE_QUEUE, MAINTENANCE_TASKS } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
-import { closeMaintenanceClient, createMaintenanceClient } from './redis-client.js';
 
 const RETRY_MS = 30_000;
 
@@ -44,7 +44,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, OnModuleDes
     this.closed = true;
     clearTimeout(this.retry);
     await this.queue.close().catch(() => undefined);
-    await closeMaintenanceClient(this.client);
+    await closeRedisClient(this.client);
   }
 
   private async apply(): Promise<void> {
@@ -77,7 +77,8 @@ export class MaintenanceScheduler implements OnApplicationBootstrap, OnModuleDes
  */
 export function maintenanceQueueConnection(config: BerthConfig): { connection: Redis } {
   return {
-    connection: createMaintenanceClient(config.redisUrl as string, 'maintenance-queue', new Logger('GC'), {
+    connection: createRedisClient(config.redisUrl as string, 'maintenance-queue', new Logger('GC'), {
+      lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       commandTimeout: 5000,

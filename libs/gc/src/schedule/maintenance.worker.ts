@@ -2,9 +2,12 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleD
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BerthConfig } from '@berth/config';
+import { closeRedisClient, closeWorker, createRedisClient } from '@berth/notifications';
 import { MAINTENANCE_QUEUE, MAINTENANCE_TASKS, type MaintenanceTask } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
-import { closeMaintenanceClient, createMaintenanceClient } from './redis-client.js';
+
+/** How long a running job may go on at shutdown (a collection stops at its next step well before). */
+const CLOSE_GRACE_MS = 10_000;
 
 /**
  * The BullMQ worker of the maintenance queue, where workers run: one job at a time.
@@ -23,7 +26,7 @@ export class MaintenanceWorker implements OnApplicationBootstrap, OnModuleDestro
     @Inject(BerthConfig) config: BerthConfig,
     @Inject(MaintenanceTasks) private readonly tasks: MaintenanceTasks,
   ) {
-    this.client = createMaintenanceClient(config.redisUrl as string, 'maintenance-worker', this.logger, { maxRetriesPerRequest: null });
+    this.client = createRedisClient(config.redisUrl as string, 'maintenance-worker', this.logger, { lazyConnect: true, maxRetriesPerRequest: null });
   }
 
   onApplicationBootstrap(): void {
@@ -40,7 +43,7 @@ export class MaintenanceWorker implements OnApplicationBootstrap, OnModuleDestro
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.worker?.close(this.client.status !== 'ready').catch(() => undefined);
-    await closeMaintenanceClient(this.client);
+    if (this.worker) await closeWorker(this.worker, this.client, CLOSE_GRACE_MS);
+    await closeRedisClient(this.client);
   }
 }

@@ -5,10 +5,11 @@ import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { NOTIFICATIONS_OPTIONS, type ResolvedNotificationsOptions } from '../notifications-options.js';
 import { DELIVERY_QUEUE_NAME, type DeliveryJobData, retryDelayMs } from '../queue/delivery-job.js';
-import { closeRedisClient, createRedisClient } from '../queue/redis-client.js';
+import { closeRedisClient, closeWorker, createRedisClient } from '../queue/redis-client.js';
 import { SecretBox } from '../secret-box.js';
 import { openWebhookHeaders } from '../webhooks/webhook-headers.js';
 import { PING_ACTION } from '../webhooks/ping-event.js';
+import { WEBHOOK_LIMITS } from '../webhooks/webhook-settings.js';
 import { DeliveryAttemptError } from './delivery-attempt.error.js';
 import { deliveryBody, payloadEvents } from './event-body.js';
 import { type SendResult, type WebhookTarget, WebhookSender } from './webhook-sender.js';
@@ -72,15 +73,16 @@ export abstract class WebhookDeliveryProcessor extends WorkerHost<Worker<Deliver
   }
 
   /**
-   * Lets running attempts finish, then disconnects. Without Redis a graceful close
-   * would wait for it forever, and no attempt can be running anyway: force it. This
+   * Lets running attempts finish (for as long as the longest subscription time-out),
+   * then disconnects. Without Redis a graceful close would wait for it forever, and no
+   * attempt can be running anyway: force it. This
    * runs before @nestjs/bullmq closes its workers at application shutdown (a close
    * that then finds this worker closed), and it closes the worker's client, which
    * BullMQ leaves open.
    */
   async stop(): Promise<void> {
     const connection = this.connection();
-    await this.worker.close(connection.status !== 'ready').catch(() => undefined);
+    await closeWorker(this.worker, connection, WEBHOOK_LIMITS.timeoutMs.max + 1000);
     await closeRedisClient(connection);
   }
 

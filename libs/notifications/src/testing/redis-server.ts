@@ -55,6 +55,16 @@ export class RedisServer {
     await exited;
   }
 
+  /** Stops the server without closing its connections (SIGSTOP): a Redis that hangs. */
+  freeze(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   /** Starts the server (again) on the same port, empty. */
   async resume(): Promise<void> {
     // Dies with the test process: an interrupted run leaves no redis-server behind.
