@@ -66,6 +66,21 @@ describe.skipIf(!available)('garbage collection: admin API and CLI', () => {
     }
   });
 
+  it('starts the next run while the last one, already recorded as finished, still lets its lock go', async () => {
+    // A run records its end, then releases the lock: a client that saw it finish may start the next one in between.
+    const other = new pg.Client({ connectionString: registry.databaseUrl });
+    await other.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock($1, 0)', [0x6763]);
+      const releasing = new Promise((resolve) => setTimeout(resolve, 300)).then(() => other.query('SELECT pg_advisory_unlock($1, 0)', [0x6763]));
+      const started = expectStatus(await admin.post('/system/gc', { dryRun: true }), 202);
+      await releasing;
+      await vi.waitFor(async () => expect(expectStatus(await admin.get(`/system/gc/${started.id}`), 200).status).toBe('succeeded'), { timeout: 10_000 });
+    } finally {
+      await other.end();
+    }
+  });
+
   it('CLI: gc --dry-run reports, gc frees, purge-uploads purges', { timeout: 60_000 }, async () => {
     const c = new RegistryClient(registry.url, registry.admin);
     const image = await c.pushImage('cli/app', 'old', buildImage({ layers: 1, layerSize: 1500 }));

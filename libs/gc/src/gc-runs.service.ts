@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { BerthConfig } from '@berth/config';
 import { GarbageCollector } from './garbage-collector.js';
 import { GcLock } from './gc-lock.js';
+import { GcRunStore } from './gc-run.store.js';
 import { type GcOptions, type GcResult, emptyResult } from './gc-result.js';
 import { GcAlreadyRunningError, GcReadOnlyError, type GcRun, type GcTrigger } from './gc-run.js';
 
@@ -19,9 +20,9 @@ export interface RunPage {
   total: number;
 }
 
-const COLUMNS = `id, status, trigger, dry_run AS "dryRun", delete_untagged AS "deleteUntagged", requested_by AS "requestedBy",
-  started_at AS "startedAt", finished_at AS "finishedAt", manifests_deleted AS "manifestsDeleted", links_deleted AS "linksDeleted",
-  blobs_deleted AS "blobsDeleted", orphan_files_deleted AS "orphanFilesDeleted", bytes_freed AS "bytesFreed", error, sample`;
+/** A run that has just recorded its end releases the lock a moment later: how long a start waits for that. */
+const FINISHING_WAIT_MS = 1000;
+const FINISHING_POLL_MS = 50;
 
 /**
  * Garbage collection runs: started by the admin API, the CLI or the schedule, one at a
@@ -38,24 +39,18 @@ export class GcRunService implements OnModuleDestroy {
     @Inject(DataSource) private readonly dataSource: DataSource,
     @Inject(GcLock) private readonly lock: GcLock,
     @Inject(GarbageCollector) private readonly collector: GarbageCollector,
+    @Inject(GcRunStore) private readonly store: GcRunStore,
   ) {}
 
   /** Throws GcAlreadyRunningError when a run is going on anywhere, GcReadOnlyError for a real run in read-only mode. */
   async start(trigger: GcTrigger, options: GcOptions, requestedBy?: string): Promise<StartedRun> {
     if (this.config.readOnly && !options.dryRun) throw new GcReadOnlyError();
-    const release = await this.lock.tryAcquire();
+    const release = await this.acquire();
     if (!release) throw new GcAlreadyRunningError();
     let run: GcRun;
     try {
-      // Holding the lock, any row still `running` belongs to a process that died.
-      await this.dataSource.query(
-        `UPDATE gc_runs SET status = 'failed', finished_at = now(), error = 'interrupted: the process running it stopped' WHERE status = 'running'`,
-      );
-      const [row]: GcRun[] = await this.dataSource.query(
-        `INSERT INTO gc_runs (status, trigger, dry_run, delete_untagged, requested_by) VALUES ('running', $1, $2, $3, $4) RETURNING ${COLUMNS}`,
-        [trigger, options.dryRun, options.deleteUntagged, requestedBy ?? null],
-      );
-      run = numbers(row);
+      await this.store.failInterrupted(this.dataSource.manager);
+      run = await this.store.insert(this.dataSource.manager, trigger, options.dryRun, options.deleteUntagged, requestedBy ?? null);
     } catch (err) {
       await release();
       throw err;
@@ -68,18 +63,27 @@ export class GcRunService implements OnModuleDestroy {
   }
 
   async list(page: number, perPage: number): Promise<RunPage> {
-    const [{ total }]: { total: string }[] = await this.dataSource.query('SELECT count(*) AS total FROM gc_runs');
-    const rows: GcRun[] = await this.dataSource.query(`SELECT ${COLUMNS} FROM gc_runs ORDER BY id DESC LIMIT $1 OFFSET $2`, [
-      perPage,
-      (page - 1) * perPage,
-    ]);
-    return { items: rows.map(numbers), page, perPage, total: Number(total) };
+    const { items, total } = await this.store.page(this.dataSource.manager, page, perPage);
+    return { items, page, perPage, total };
   }
 
   async get(id: string): Promise<GcRun | null> {
     if (!/^[0-9]{1,18}$/.test(id)) return null;
-    const rows: GcRun[] = await this.dataSource.query(`SELECT ${COLUMNS} FROM gc_runs WHERE id = $1`, [id]);
-    return rows.length ? numbers(rows[0]) : null;
+    return this.store.get(this.dataSource.manager, id);
+  }
+
+  /**
+   * The lock, or null while a run holds it. A run records its end just before it lets the
+   * lock go, so a client that saw it finish and starts the next one at once could find the
+   * lock still held: with no run recorded as running, the start waits up to a second.
+   */
+  private async acquire(): Promise<(() => Promise<void>) | null> {
+    const deadline = Date.now() + FINISHING_WAIT_MS;
+    for (;;) {
+      const release = await this.lock.tryAcquire();
+      if (release || Date.now() >= deadline || (await this.store.anyRunning(this.dataSource.manager))) return release;
+      await new Promise((resolve) => setTimeout(resolve, FINISHING_POLL_MS));
+    }
   }
 
   /** A running collection stops at its next step, while the database is still open; its row says so. */
@@ -94,7 +98,7 @@ export class GcRunService implements OnModuleDestroy {
     const result = emptyResult();
     try {
       await this.collector.collect(options, signal, result);
-      const row = await this.finish(run.id, result, null);
+      const row = await this.store.finish(this.dataSource.manager, run.id, result, null);
       this.logger.log(
         `garbage collection ${run.id} ${options.dryRun ? 'would free' : 'freed'} ${result.bytesFreed} bytes: ` +
           `${result.blobsDeleted} blobs, ${result.manifestsDeleted} manifests, ${result.linksDeleted} links, ${result.orphanFilesDeleted} orphan files`,
@@ -103,32 +107,7 @@ export class GcRunService implements OnModuleDestroy {
     } catch (err) {
       const message = signal.aborted ? String((signal.reason as Error)?.message ?? 'interrupted') : (err as Error).message;
       this.logger.error(`garbage collection ${run.id} failed: ${message}`);
-      return this.finish(run.id, result, message).catch(() => ({ ...run, status: 'failed' as const, error: message, finishedAt: new Date() }));
+      return this.store.finish(this.dataSource.manager, run.id, result, message).catch(() => ({ ...run, status: 'failed' as const, error: message, finishedAt: new Date() }));
     }
   }
-
-  /** Records the outcome with what was freed (also by a run that failed half-way). */
-  private async finish(id: string, result: GcResult, error: string | null): Promise<GcRun> {
-    const [[row]]: [GcRun[], number] = await this.dataSource.query(
-      `UPDATE gc_runs SET status = $2, error = $3, finished_at = now(), manifests_deleted = $4, links_deleted = $5, blobs_deleted = $6,
-              orphan_files_deleted = $7, bytes_freed = $8, sample = $9 WHERE id = $1 RETURNING ${COLUMNS}`,
-      [
-        id,
-        error === null ? 'succeeded' : 'failed',
-        error,
-        result.manifestsDeleted,
-        result.linksDeleted,
-        result.blobsDeleted,
-        result.orphanFilesDeleted,
-        result.bytesFreed,
-        JSON.stringify(result.sample),
-      ],
-    );
-    return numbers(row);
-  }
-}
-
-/** bigint columns arrive as strings. */
-function numbers(row: GcRun): GcRun {
-  return { ...row, id: String(row.id), bytesFreed: Number(row.bytesFreed) };
 }

@@ -4,6 +4,7 @@ import type { BerthConfig } from '@berth/config';
 import { GarbageCollector } from './garbage-collector.js';
 import { GcLock } from './gc-lock.js';
 import { GcRunService } from './gc-runs.service.js';
+import { GcRunStore } from './gc-run.store.js';
 import { UploadPurger } from './upload-purger.js';
 import { BlobRowStore } from './blob-row.store.js';
 import { BlobVerifier } from './verify/blob-verifier.js';
@@ -41,6 +42,7 @@ export class GcModule {
       GarbageCollector,
       GcLock,
       GcRunService,
+      GcRunStore,
       UploadPurger,
       MaintenanceTasks,
       BlobRowStore,
