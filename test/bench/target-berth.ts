@@ -146,6 +146,8 @@ export async function startBerth(
   env.MALLOC_ARENA_MAX = '2';
   const label = options.label ?? 'Berth';
   const nodeFlags = ['--max-semi-space-size=8', '--max-old-space-size=128', '--no-concurrent-array-buffer-sweeping'];
+  // For a profile of the measured process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"): never for published figures.
+  nodeFlags.push(...(process.env.BENCH_BERTH_FLAGS ?? '').split(/\s+/).filter(Boolean));
   const server = startServer(scope, label, process.execPath, [...nodeFlags, config.berthMain], { env, cwd: config.repoRoot });
   const baseUrl = `http://127.0.0.1:${env.PORT}`;
   await waitForRegistry(server, baseUrl, STARTUP_TIMEOUT_MS);
