@@ -173,8 +173,10 @@ describe('S3Driver', () => {
     await writer.write(Readable.from(body()));
     await writer.commit();
     expect(writer.size).toBe(40 * MiB);
-    // A writer holds under two 5 MiB parts; the chunk in flight and the SDK add a little.
-    expect(peak).toBeLessThan(20 * MiB);
+    // A writer holds under two 5 MiB parts; the chunk in flight, the SDK and the in-process
+    // s3rver's copy of the part it is receiving (up to 5 MiB, more under load) add to it. A
+    // writer that kept the body would pass 40 MiB.
+    expect(peak).toBeLessThan(28 * MiB);
 
     await driver.move('uploads/big/data', 'blobs/big/data');
     const read = createHash('sha256');
