@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPodmanStore, explain, hasCommand, run, writeContainersConfig, type PodmanStore } from '../clients/tools.js';
-import { postgresAvailable, startRegistry, type TestRegistry } from '../support/registry.js';
+import { postgresAvailable, startInProcessRegistry, startRegistry, type TestRegistry } from '../support/registry.js';
 
 /** The shell block following each `<!-- readme-test: NAME -->` marker, by name. */
 export function readmeBlocks(markdown: string): Map<string, string> {
@@ -91,4 +91,35 @@ describe.skipIf(!ready)('README walk-throughs', () => {
       await registry.close();
     }
   });
+
+  it('garbage collection and the storage check: a run through the API, read back and listed, then the CLI', async () => {
+    const registry = await startInProcessRegistry();
+    try {
+      // R and H as the admin API walk-through leaves them; the CLI runs from the checkout, on the registry's database.
+      const prelude = [
+        `R=http://${registry.host}`,
+        `TOKEN=$(curl -s $R/api/v1/auth/login -H 'Content-Type: application/json' -d '{"username":"admin","password":"'"$ADMIN_PASSWORD"'"}' | jq -r .token)`,
+        'H="Authorization: Bearer $TOKEN"',
+        `cd ${JSON.stringify(process.cwd())}`,
+        `export DATABASE_URL=${JSON.stringify(registry.database!.url)} DATA_DIR=${JSON.stringify(registry.dataDir)} LOG_LEVEL=warn`,
+      ].join('\n');
+      const result = await runBlock('gc', registry, prelude);
+      expect(result.stdout).toContain('"status":"');
+      expect(result.stdout).toContain('succeeded (dry run)');
+      const runs = await registry.database!.query<{ trigger: string; dry_run: boolean; status: string }>('SELECT trigger, dry_run, status FROM gc_runs ORDER BY id');
+      expect(runs).toEqual([
+        { trigger: 'api', dry_run: true, status: 'succeeded' },
+        { trigger: 'cli', dry_run: true, status: 'succeeded' },
+      ]);
+      await runBlock('verify', registry, prelude);
+      expect(await registry.database!.query('SELECT status FROM verify_runs ORDER BY id')).toEqual([
+        { status: 'finished' },
+        { status: 'finished' },
+        { status: 'finished' },
+      ]);
+    } finally {
+      await registry.close();
+    }
+  });
 });
+
