@@ -92,7 +92,8 @@ describe.skipIf(!ready)('README walk-throughs', () => {
     }
   });
 
-  it('garbage collection and the storage check: a run through the API, read back and listed, then the CLI', async () => {
+  // `npm run cli` builds dist/ first when it is missing or stale (a fresh clone): give it time.
+  it('garbage collection and the storage check: a run through the API, read back and listed, then the CLI', { timeout: 240_000 }, async () => {
     const registry = await startInProcessRegistry();
     try {
       // R and H as the admin API walk-through leaves them; the CLI runs from the checkout, on the registry's database.
