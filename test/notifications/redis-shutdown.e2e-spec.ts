@@ -20,10 +20,18 @@ describe.skipIf(!available)('closing BullMQ workers and clients without Redis', 
     await redis.stop();
   });
 
-  async function runningWorker(): Promise<{ worker: Worker; client: ReturnType<typeof createRedisClient>; queue: Queue }> {
+  type Client = ReturnType<typeof createRedisClient>;
+  /** The queue's client: BullMQ leaves a client it was given open, so each test closes it. */
+  let queueClient: Client;
+  afterEach(async () => {
+    await closeRedisClient(queueClient);
+  });
+
+  async function runningWorker(): Promise<{ worker: Worker; client: Client; queue: Queue }> {
     const logger = new Logger('test');
     const client = createRedisClient(redis.url, 'test-worker', logger, { maxRetriesPerRequest: null });
-    const queue = new Queue('shutdown-test', { connection: createRedisClient(redis.url, 'test-queue', logger) });
+    queueClient = createRedisClient(redis.url, 'test-queue', logger);
+    const queue = new Queue('shutdown-test', { connection: queueClient });
     const worker = new Worker('shutdown-test', async () => 'done', { connection: client });
     worker.on('error', () => undefined);
     queue.on('error', () => undefined);

@@ -4,7 +4,7 @@ import { BerthConfig } from '@berth/config';
 import { GarbageCollector } from './garbage-collector.js';
 import { GcLock } from './gc-lock.js';
 import { GcRunStore } from './gc-run.store.js';
-import { type GcOptions, type GcResult, emptyResult } from './gc-result.js';
+import { type GcOptions, emptyResult } from './gc-result.js';
 import { GcAlreadyRunningError, GcReadOnlyError, type GcRun, type GcTrigger } from './gc-run.js';
 
 export interface StartedRun {
@@ -21,7 +21,7 @@ export interface RunPage {
 }
 
 /** A run that has just recorded its end releases the lock a moment later: how long a start waits for that. */
-const FINISHING_WAIT_MS = 1000;
+const FINISHING_WAIT_MS = 2000;
 const FINISHING_POLL_MS = 50;
 
 /**
@@ -75,7 +75,7 @@ export class GcRunService implements OnModuleDestroy {
   /**
    * The lock, or null while a run holds it. A run records its end just before it lets the
    * lock go, so a client that saw it finish and starts the next one at once could find the
-   * lock still held: with no run recorded as running, the start waits up to a second.
+   * lock still held: with no run recorded as running, the start waits up to two seconds.
    */
   private async acquire(): Promise<(() => Promise<void>) | null> {
     const deadline = Date.now() + FINISHING_WAIT_MS;
@@ -88,6 +88,11 @@ export class GcRunService implements OnModuleDestroy {
 
   /** A running collection stops at its next step, while the database is still open; its row says so. */
   async onModuleDestroy(): Promise<void> {
+    await this.interrupt();
+  }
+
+  /** Stops the running collections at their next step (recorded as failed), and waits for them. */
+  async interrupt(): Promise<void> {
     for (const entry of this.running) entry.abort.abort(new Error('interrupted: the process is shutting down'));
     await Promise.all([...this.running].map((entry) => entry.done));
   }

@@ -21,6 +21,11 @@ export class MaintenanceTasks {
     return { gc: this.config.gc.schedule, 'purge-uploads': this.config.gc.uploadPurgeSchedule };
   }
 
+  /** At shutdown: a scheduled collection under way stops at its next step, so that its job ends. */
+  interrupt(): Promise<void> {
+    return this.runs.interrupt();
+  }
+
   async run(task: MaintenanceTask): Promise<unknown> {
     if (this.config.readOnly) {
       this.logger.log(`scheduled ${task === 'gc' ? 'garbage collection' : 'upload purge'} skipped: the registry is in read-only mode`);

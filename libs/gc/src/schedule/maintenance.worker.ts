@@ -6,7 +6,7 @@ import { closeRedisClient, closeWorker, createRedisClient } from '@berth/notific
 import { MAINTENANCE_QUEUE, MAINTENANCE_TASKS, type MaintenanceTask } from './maintenance-job.js';
 import { MaintenanceTasks } from './maintenance-tasks.js';
 
-/** How long a running job may go on at shutdown (a collection stops at its next step well before). */
+/** How long a running job may go on at shutdown (an interrupted collection ends well before). */
 const CLOSE_GRACE_MS = 10_000;
 
 /**
@@ -43,6 +43,8 @@ export class MaintenanceWorker implements OnApplicationBootstrap, OnModuleDestro
   }
 
   async onModuleDestroy(): Promise<void> {
+    // Nest destroys this worker before the GC service: stop a scheduled collection first, so its job ends now.
+    await this.tasks.interrupt();
     if (this.worker) await closeWorker(this.worker, this.client, CLOSE_GRACE_MS);
     await closeRedisClient(this.client);
   }

@@ -48,8 +48,9 @@ export async function closeRedisClient(client: Redis): Promise<void> {
  * Closes a BullMQ worker whose jobs run on `client`: gracefully (the running jobs finish,
  * for up to `graceMs`) when Redis answers a PING at once, else by force, so that a
  * shutdown never waits for a Redis that is gone. BullMQ's graceful close would: a client
- * can still count itself ready just after Redis died, and the QUIT that BullMQ then sends
- * on the worker's blocking connection waits for a reconnection that never comes.
+ * can still count itself ready just after Redis died, and the close then waits on the
+ * worker's own blocking connection, which is reconnecting and never ends. A close given
+ * up at `graceMs` goes on in the background (BullMQ starts no second one).
  */
 export async function closeWorker(worker: Worker, client: Redis, graceMs: number): Promise<void> {
   const answering = client.status === 'ready' && (await within(client.ping().then(() => true), PING_TIMEOUT_MS, false));

@@ -151,7 +151,7 @@ describe('S3Driver', () => {
     await expect(driver.writer('blobs/b/data', 7)).rejects.toBeInstanceOf(PathNotFoundError);
   });
 
-  it('streams a 40 MiB body in 1 MiB chunks holding at most a couple of parts', async () => {
+  it('streams a 40 MiB body in 1 MiB chunks without holding it', async () => {
     const hash = createHash('sha256');
     // Live memory only: collected before each sample, so garbage not yet freed cannot count.
     setFlagsFromString('--expose-gc');
