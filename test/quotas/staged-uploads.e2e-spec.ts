@@ -112,6 +112,17 @@ describe.skipIf(!available)('staged uploads: quota and open sessions', () => {
     await cancelAll([fourth]);
   });
 
+  it('keeps the exact count a chunk had to make, so the next chunks do not count the namespace again', async () => {
+    const ns = await organisation(100 * KiB);
+    await v2.pushBlob(`${ns}/a`, randomBlob(30 * KiB));
+    // An over-estimate, as deletions leave it: 90 KiB + a 20 KiB chunk would pass the quota.
+    await registry.sql('UPDATE namespaces SET quota_counted_bytes = $2 WHERE name = $1', [ns, 90 * KiB]);
+    const session = await v2.startUpload(`${ns}/a`);
+    expect((await v2.patch(session, { headers: octet, body: randomBlob(20 * KiB) })).status).toBe(202);
+    expect(await registry.sql('SELECT quota_counted_bytes::int AS counted FROM namespaces WHERE name = $1', [ns])).toEqual([{ counted: 30 * KiB }]);
+    await cancelAll([session]);
+  });
+
   it('lets only one of two sessions racing for the last bytes stage them', async () => {
     const ns = await organisation(100 * KiB);
     const sessions = await Promise.all([v2.startUpload(`${ns}/a`), v2.startUpload(`${ns}/b`)]);

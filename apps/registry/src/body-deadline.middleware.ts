@@ -19,7 +19,7 @@ export interface BodyDeadlineOptions {
  *   whole within `deadlineMs`, else 408 and the connection is closed: a caller with no
  *   credentials cannot hold a connection by trickling a byte at a time.
  * - Any body that goes idle for `idleMs` is cut, as if the client had gone: an upload
- *   is then a cut-off PATCH, whose received bytes count. A body that keeps sending is
+ *   is then a cut-off PATCH, of which nothing counts (the client retries the chunk). A body that keeps sending is
  *   never cut however long it takes, and time spent waiting on the registry (the
  *   request's buffer full because storage is slow) is not idleness.
  * - Once the response is sent (a 401 before the body was read, say), Node drains the

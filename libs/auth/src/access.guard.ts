@@ -50,8 +50,9 @@ export class AccessGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, targets)) return true;
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
     const requirement = this.reflector.getAllAndOverride<RegistryRequirement | undefined>(REGISTRY_ACCESS, targets);
-    // Every /v2 route names what it needs; the path is not a safe test (Express matches
-    // routes case-insensitively by default: /V2/… reached the same handlers).
+    // Every /v2 route names what it needs: one that does not is refused rather than let in on
+    // the admin API's rules (routes match case-sensitively, so the path is a safe test).
+    if (!requirement && req.path.startsWith('/v2')) throw new RegistryError('DENIED', 'this route declares no registry access');
     await this.authenticate(req, requirement);
     if (requirement) await this.authorizeRegistry(req, requirement);
     else this.authorizeApi(req);

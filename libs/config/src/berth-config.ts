@@ -149,7 +149,7 @@ export class BerthConfig {
     };
   };
   readonly manifestMaxBytes: number;
-  /** Cache manifest lookups, invalidated by Postgres notifications (only with DATABASE_URL, not yet with the embedded database). */
+  /** Cache manifest lookups, invalidated by Postgres notifications (the embedded database included). */
   readonly manifestCache: boolean;
   /** The first administrator, created at start-up when no user exists. */
   readonly admin: { username: string; password?: string };

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { BerthConfig } from '@berth/config';
 
 /** First key of the two-key advisory lock that only the running collection holds ('gc'). */
-export const GC_LOCK = 0x6763;
+const GC_LOCK = 0x6763;
 
 /** The same for the running integrity check ('vf'): it runs beside a collection, never beside another check. */
 export const VERIFY_LOCK = 0x7666;

@@ -57,7 +57,7 @@ export function restrictedAddress(address: string, local: ReadonlySet<string>): 
   return classify(ip, local);
 }
 
-/** This host's interface addresses, normalized as restrictedAddress compares them; read each time (interfaces come and go). */
+/** This host's interface addresses as the system lists them (normalizedAddresses normalizes them); read each time (interfaces come and go). */
 export function hostAddresses(): string[] {
   return Object.values(networkInterfaces())
     .flat()

@@ -136,6 +136,8 @@ export class QuotaService {
     // Sessions completing as the same blob stage it once between them.
     if (digest) staged = await this.uploads.stagedBytes(namespace, id, digest, manager);
     used = (await this.usage.ofNamespace(namespace, manager)).totalBytes;
+    // Exact under the row lock: kept, so that the next chunks do not count the namespace again.
+    await manager.query('UPDATE namespaces SET quota_counted_bytes = $2 WHERE name = $1', [namespace, used]);
     if (used + staged + size > quota) throw exceeded(namespace, quota, used, staged, { kind: 'blob', bytes: size });
   }
 

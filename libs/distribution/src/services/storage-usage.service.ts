@@ -52,12 +52,7 @@ export class StorageUsageService {
 
   /** Whether a repository of the namespace already links the blob (so it adds nothing to the namespace). */
   async linkedInNamespace(namespace: string, digest: string, manager: EntityManager = this.dataSource.manager): Promise<boolean> {
-    const rows: unknown[] = await manager.query(
-      `SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
-        WHERE rb.digest = $2 AND r.namespace = $1 LIMIT 1`,
-      [namespace, digest],
-    );
-    return rows.length > 0;
+    return (await this.linkedSizeInNamespace(namespace, digest, manager)) !== undefined;
   }
 }
 

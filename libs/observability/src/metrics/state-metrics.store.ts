@@ -21,6 +21,23 @@ export interface GcRunTotals {
   last_success: number | null;
 }
 
+/** The last finished integrity check, with its findings by kind. */
+const LAST_VERIFY_SQL = `SELECT extract(epoch FROM r.finished_at)::float8 AS finished, r.blobs_ok::text AS ok,
+        count(*) FILTER (WHERE f.kind = 'missing')::int AS missing, count(*) FILTER (WHERE f.kind = 'corrupt')::int AS corrupt,
+        count(*) FILTER (WHERE f.kind = 'size_mismatch')::int AS size_mismatch, count(*) FILTER (WHERE f.kind = 'orphan')::int AS orphan
+   FROM (SELECT id, finished_at, blobs_ok FROM verify_runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1) r
+   LEFT JOIN verify_findings f ON f.run_id = r.id
+  GROUP BY r.id, r.finished_at, r.blobs_ok`;
+
+export interface VerifyFindings {
+  finished: number;
+  ok: string;
+  missing: number;
+  corrupt: number;
+  size_mismatch: number;
+  orphan: number;
+}
+
 /** The queries behind the figures /metrics reads from PostgreSQL at scrape time. */
 @Injectable()
 export class StateMetricsStore {
@@ -30,5 +47,9 @@ export class StateMetricsStore {
 
   gcRunTotals(manager: EntityManager): Promise<GcRunTotals[]> {
     return manager.query(GC_RUN_TOTALS_SQL);
+  }
+
+  lastVerifyFindings(manager: EntityManager): Promise<VerifyFindings[]> {
+    return manager.query(LAST_VERIFY_SQL);
   }
 }

@@ -83,14 +83,7 @@ export class StateMetrics {
 
   /** The last finished run; every result is a series (0 when none was found), so alerts need no absent(). */
   private async readVerify(): Promise<void> {
-    const rows: { finished: number; ok: string; missing: number; corrupt: number; size_mismatch: number; orphan: number }[] = await this.dataSource.query(
-      `SELECT extract(epoch FROM r.finished_at)::float8 AS finished, r.blobs_ok::text AS ok,
-              count(*) FILTER (WHERE f.kind = 'missing')::int AS missing, count(*) FILTER (WHERE f.kind = 'corrupt')::int AS corrupt,
-              count(*) FILTER (WHERE f.kind = 'size_mismatch')::int AS size_mismatch, count(*) FILTER (WHERE f.kind = 'orphan')::int AS orphan
-         FROM (SELECT id, finished_at, blobs_ok FROM verify_runs WHERE status = 'finished' ORDER BY id DESC LIMIT 1) r
-         LEFT JOIN verify_findings f ON f.run_id = r.id
-        GROUP BY r.id, r.finished_at, r.blobs_ok`,
-    );
+    const rows = await this.store.lastVerifyFindings(this.dataSource.manager);
     if (!rows.length) return;
     const [row] = rows;
     this.verifyLastRun.set(row.finished);
