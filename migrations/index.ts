@@ -10,6 +10,7 @@ import { BlobVerification1765000000040 } from './1765000000040-blob-verification
 import { LoginFailureChanges1765000000060 } from './1765000000060-login-failure-changes.js';
 import { ManifestNotifications1765000000070 } from './1765000000070-manifest-notifications.js';
 import { GcReviewQueues1765000000080 } from './1765000000080-gc-review-queues.js';
+import { ProxyNamespaces1765000000090 } from './1765000000090-proxy-namespaces.js';
 
 /** Every migration, in order. Listed explicitly so the build needs no glob at run time. */
-export const MIGRATIONS = [InitialSchema1764100000000, AccessControl1764200000000, Notifications1764300000000, GarbageCollection1764400000000, StorageQuotas1764500000000, UploadWriters1764600000000, CredentialGenerations1765000000020, UploadLimits1765000000030, BlobVerification1765000000040, LoginFailureChanges1765000000060, ManifestNotifications1765000000070, GcReviewQueues1765000000080];
+export const MIGRATIONS = [InitialSchema1764100000000, AccessControl1764200000000, Notifications1764300000000, GarbageCollection1764400000000, StorageQuotas1764500000000, UploadWriters1764600000000, CredentialGenerations1765000000020, UploadLimits1765000000030, BlobVerification1765000000040, LoginFailureChanges1765000000060, ManifestNotifications1765000000070, GcReviewQueues1765000000080, ProxyNamespaces1765000000090];

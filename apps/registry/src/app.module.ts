@@ -8,6 +8,7 @@ import { DistributionModule } from '@berth/distribution';
 import { GcModule } from '@berth/gc';
 import { NotificationsModule } from '@berth/notifications';
 import { ObservabilityModule } from '@berth/observability';
+import { ProxyModule } from '@berth/proxy';
 import { StorageModule } from '@berth/storage';
 
 @Module({})
@@ -16,7 +17,7 @@ export class AppModule {
   static forRoot(config: BerthConfig, logger?: Logger): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), NotificationsModule.forRoot(config), GcModule.forRoot(config), AuthModule, DistributionModule, AdminModule, ObservabilityModule.forRoot(config, logger)],
+      imports: [ConfigModule.forRoot(config), DatabaseModule.forRoot(config), StorageModule.forRoot(config.storage), NotificationsModule.forRoot(config), GcModule.forRoot(config), AuthModule, DistributionModule, ProxyModule, AdminModule, ObservabilityModule.forRoot(config, logger)],
     };
   }
 }

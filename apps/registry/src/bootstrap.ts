@@ -10,6 +10,7 @@ import { UserService, tokenFormErrorHandler } from '@berth/auth';
 import { RegistryError } from '@berth/core';
 import { rewriteV2Path } from '@berth/distribution';
 import { PinoNestLogger, RequestObserver, createLogger } from '@berth/observability';
+import { MirrorRoutes } from '@berth/proxy';
 import type { DestinationStream } from 'pino';
 import { HttpErrorFilter } from './http-error.filter.js';
 import { refuseMalformedInput } from './malformed-input.middleware.js';
@@ -52,6 +53,8 @@ export async function createRegistryApp(env: Environment = process.env, options:
     if (req.url.startsWith('/v2/')) req.url = rewriteV2Path(req.url);
     next();
   });
+  // Mirror mode (`?ns=`, MIRROR_DEFAULT_NAMESPACE): names a proxy namespace serves, before routing and the guard.
+  app.use(app.get(MirrorRoutes).handle);
   app.use(
     bodyDeadlines({
       idleMs: config.body.idleTimeoutSeconds * 1000,

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DistributionModule } from '@berth/distribution';
+import { ProxyModule } from '@berth/proxy';
 import { AccountsModule } from './auth.js';
 import { AuditController } from './controllers/audit.controller.js';
 import { GcController } from './controllers/gc.controller.js';
@@ -22,7 +23,7 @@ import { WebhookAdminModule } from './webhook-admin.module.js';
  * for garbage collection, the (global) GcModule.
  */
 @Module({
-  imports: [AccountsModule, DistributionModule, WebhookAdminModule],
+  imports: [AccountsModule, DistributionModule, ProxyModule, WebhookAdminModule],
   controllers: [UserController, NamespaceController, MemberController, RobotController, RepositoryController, AuditController, GcController],
   providers: [AdminAccessGuard, RepositoryAdminService, AuditLogService, NamespaceUsageService, GcAdminService],
 })

@@ -94,6 +94,10 @@ const environmentSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
   WEBHOOK_HISTORY_DAYS: z.coerce.number({ error: 'must be a number of days' }).int().min(1).default(30),
   WEBHOOK_RETRY_BASE_MS: z.coerce.number({ error: 'must be a number of milliseconds' }).int().min(1).default(1000),
+  PROXY_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
+  PROXY_ALLOW_PRIVATE_NETWORKS: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  PROXY_UPSTREAM_TIMEOUT_SECONDS: seconds.default(30),
+  MIRROR_DEFAULT_NAMESPACE: optionalString,
   GC_SCHEDULE: schedule.default('0 3 * * *'),
   GC_DELETE_UNTAGGED: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false'),
   GC_REVIEW_DELAY_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).default(3600),
@@ -174,6 +178,21 @@ export class BerthConfig {
   /** retryBaseMs: the first retry waits about this long; attempt n waits base·2^(n-1), jittered. */
   /** allowPrivateTargets: any address at all; allowPrivateNetworks: RFC 1918 and fc00::/7 (never this host nor metadata services). */
   readonly webhooks: { allowPrivateTargets: boolean; allowPrivateNetworks: boolean; historyDays: number; retryBaseMs: number };
+  /**
+   * Pull-through caches (proxy namespaces). allowPrivateTargets / allowPrivateNetworks:
+   * which upstream addresses are allowed, as for webhooks. timeoutMs: an upstream that
+   * sends nothing for this long (headers, or the next bytes of a body) has failed.
+   * spoolDir: local files of fills in progress, read by every client the fill serves.
+   * mirrorDefaultNamespace: the proxy namespace that serves names in no namespace
+   * (dockerd's registry-mirrors asks for `library/alpine` as it is).
+   */
+  readonly proxy: {
+    allowPrivateTargets: boolean;
+    allowPrivateNetworks: boolean;
+    timeoutMs: number;
+    spoolDir: string;
+    mirrorDefaultNamespace?: string;
+  };
   /**
    * Garbage collection and the upload purge. Schedules are cron patterns (UTC), null when
    * `off`. Links and manifests seen within reviewDelaySeconds are never collected.
@@ -267,6 +286,13 @@ export class BerthConfig {
       allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS === 'true',
       historyDays: e.WEBHOOK_HISTORY_DAYS,
       retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+    };
+    this.proxy = {
+      allowPrivateTargets: e.PROXY_ALLOW_PRIVATE_TARGETS === 'true',
+      allowPrivateNetworks: e.PROXY_ALLOW_PRIVATE_NETWORKS === 'true',
+      timeoutMs: e.PROXY_UPSTREAM_TIMEOUT_SECONDS * 1000,
+      spoolDir: resolve(dataDir, 'proxy-spool'),
+      mirrorDefaultNamespace: e.MIRROR_DEFAULT_NAMESPACE,
     };
     this.metricsToken = e.METRICS_TOKEN;
     this.readOnly = e.READ_ONLY === 'true';

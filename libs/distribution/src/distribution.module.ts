@@ -14,6 +14,8 @@ import { ManifestCache } from './services/manifest-cache.js';
 import { ManifestService } from './services/manifest.service.js';
 import { ManifestStore } from './services/manifest.store.js';
 import { QuotaService } from './services/quota.service.js';
+import { PullThroughHooks } from './services/pull-through.js';
+import { CachedContent } from './services/cached-content.js';
 import { ReferrerService } from './services/referrer.service.js';
 import { RegistryEvents } from './services/registry-events.js';
 import { RepositoryService } from './services/repository.service.js';
@@ -43,8 +45,11 @@ import { UploadStore } from './services/upload.store.js';
     ManifestService,
     ListingService,
     ReferrerService,
+    PullThroughHooks,
+    CachedContent,
   ],
-  // The admin API deletes repositories and tags too, with the same events, and reports usage.
-  exports: [RegistryEvents, StorageUsageService],
+  // The admin API deletes repositories and tags too, with the same events, and reports usage;
+  // a pull-through cache (libs/proxy) registers in PullThroughHooks and stores through CachedContent.
+  exports: [RegistryEvents, StorageUsageService, PullThroughHooks, CachedContent],
 })
 export class DistributionModule {}

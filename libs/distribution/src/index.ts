@@ -6,3 +6,7 @@ export * from './services/blob-lock.js';
 export * from './services/registry-events.js';
 export * from './services/storage-usage.service.js';
 export * from './http/v2-path.js';
+export * from './services/pull-through.js';
+export * from './services/cached-content.js';
+export type { StoredManifest } from './services/manifest.service.js';
+export type { BlobBody } from './services/blob.service.js';

@@ -1,7 +1,8 @@
 import { Body, Delete, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ChangesContent } from '@berth/distribution';
+import { ProxyNamespaceService } from '@berth/proxy';
 import type { z } from 'zod';
-import { type ChangeContext, NamespaceService, type UserIdentity } from '../auth.js';
+import { type ChangeContext, NamespaceService, type NamespaceView, type UserIdentity } from '../auth.js';
 import { AdminOnly, AnyUser, NamespaceRole, NamespaceVisible } from '../http/access.decorators.js';
 import { ApiController } from '../http/api-controller.decorator.js';
 import { Change } from '../http/change.decorator.js';
@@ -24,13 +25,15 @@ export class NamespaceController {
   constructor(
     private readonly namespaces: NamespaceService,
     private readonly usage: NamespaceUsageService,
+    private readonly proxies: ProxyNamespaceService,
   ) {}
 
   @Post()
   @AdminOnly()
-  @Operation({ id: 'createNamespace', summary: 'Create an organisation', status: 201, answer: namespaceView, errors: [409] })
+  @Operation({ id: 'createNamespace', summary: 'Create an organisation, or (kind proxy) a pull-through cache of an upstream registry', status: 201, answer: namespaceView, errors: [409] })
   create(@Body({ schema: createNamespaceBody }) body: z.output<typeof createNamespaceBody>, @Change() ctx: ChangeContext) {
-    return this.namespaces.createOrganization(body, ctx);
+    const { kind, upstream, ...namespace } = body;
+    return kind === 'proxy' && upstream ? this.proxies.create({ ...namespace, upstream }, ctx) : this.namespaces.createOrganization(namespace, ctx);
   }
 
   @Get()
@@ -44,14 +47,28 @@ export class NamespaceController {
   @NamespaceVisible()
   @Operation({ id: 'getNamespace', summary: 'Get a namespace (members, or anyone when public)', status: 200, answer: namespaceView })
   get(@Param('ns') ns: string, @CurrentUser() user: UserIdentity) {
-    return this.namespaces.get(user, ns);
+    return this.withUpstream(this.namespaces.get(user, ns));
   }
 
   @Patch(':ns')
   @NamespaceRole('owner')
-  @Operation({ id: 'updateNamespace', summary: "Change a namespace's visibility (owners)", status: 200, answer: namespaceView })
-  update(@Param('ns') ns: string, @Body({ schema: updateNamespaceBody }) body: z.output<typeof updateNamespaceBody>, @Change() ctx: ChangeContext) {
-    return this.namespaces.setVisibility(ns, body.visibility, ctx);
+  @Operation({ id: 'updateNamespace', summary: "Change a namespace's visibility, or a proxy namespace's upstream (owners)", status: 200, answer: namespaceView, errors: [409] })
+  async update(
+    @Param('ns') ns: string,
+    @Body({ schema: updateNamespaceBody }) body: z.output<typeof updateNamespaceBody>,
+    @Change() ctx: ChangeContext,
+    @CurrentUser() user: UserIdentity,
+  ) {
+    if (body.upstream) await this.proxies.update(ns, body.upstream, ctx);
+    if (body.visibility) await this.namespaces.setVisibility(ns, body.visibility, ctx);
+    return this.withUpstream(this.namespaces.get(user, ns));
+  }
+
+  /** A proxy namespace's answer carries its upstream (never its secrets). */
+  private async withUpstream(pending: Promise<NamespaceView>) {
+    const view = await pending;
+    if (view.kind !== 'proxy') return view;
+    return { ...view, upstream: (await this.proxies.view(view.name)) ?? undefined };
   }
 
   @Get(':ns/usage')

@@ -1,5 +1,5 @@
 import { ConflictException, Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { ManifestChanges, type NamespaceKind, type Role, type Visibility } from '@berth/database';
 import { AuditService } from '../audit.service.js';
 import type { Identity, UserIdentity } from '../identity.js';
@@ -41,7 +41,15 @@ export class NamespaceService {
     private readonly manifestChanges: ManifestChanges,
   ) {}
 
-  async createOrganization(input: { name: string; visibility?: Visibility }, ctx: ChangeContext): Promise<NamespaceView> {
+  /**
+   * An organisation, or (`kind: 'proxy'`) a pull-through cache's namespace, whose settings
+   * `within` writes in the same transaction; `detail` adds to the audit entry.
+   */
+  async createOrganization(
+    input: { name: string; visibility?: Visibility },
+    ctx: ChangeContext,
+    options: { kind?: 'organization' | 'proxy'; within?: (manager: EntityManager, namespaceId: string) => Promise<void>; detail?: Record<string, unknown> } = {},
+  ): Promise<NamespaceView> {
     if (!isAccountName(input.name)) {
       throw fieldError('name', 'must be 2-64 lowercase letters and digits, separated by ".", "_", "__" or "-"');
     }
@@ -53,13 +61,19 @@ export class NamespaceService {
         [input.name],
       );
       if (taken.taken) throw nameTaken(input.name);
+      let id: string;
       try {
-        await manager.query(`INSERT INTO namespaces (name, kind, visibility) VALUES ($1, 'organization', $2)`, [input.name, visibility]);
+        [{ id }] = await manager.query(`INSERT INTO namespaces (name, kind, visibility) VALUES ($1, $2, $3) RETURNING id`, [
+          input.name,
+          options.kind ?? 'organization',
+          visibility,
+        ]);
       } catch (err) {
         if (isUniqueViolation(err)) throw nameTaken(input.name);
         throw err;
       }
-      await this.audit.record({ ...ctx, action: 'namespace.create', target: `namespace:${input.name}`, detail: { visibility } }, manager);
+      await options.within?.(manager, id);
+      await this.audit.record({ ...ctx, action: 'namespace.create', target: `namespace:${input.name}`, detail: { visibility, ...options.detail } }, manager);
     });
     return this.get(ctx.actor, input.name);
   }

@@ -1,6 +1,7 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
-export type NamespaceKind = 'organization' | 'user';
+/** proxy: a pull-through cache of an upstream registry (libs/proxy), otherwise an organisation. */
+export type NamespaceKind = 'organization' | 'user' | 'proxy';
 export type Visibility = 'private' | 'public';
 
 /** The first path component of repository names: an organisation or a user's personal space. */

@@ -36,7 +36,7 @@ export class BlobController {
     @Res() res: Response,
   ): Promise<void> {
     const blob = await this.blobs.stat(name, digest);
-    const redirect = await this.blobs.redirectUrl(digest, 'GET');
+    const redirect = blob.upstream ? null : await this.blobs.redirectUrl(digest, 'GET');
     if (redirect) {
       this.events.pulled(context, () => this.events.blobTarget(context, name, digest, blob.size));
       return this.redirect(res, redirect, digest);
@@ -44,7 +44,7 @@ export class BlobController {
     const range = parseRange(req.headers.range, blob.size);
     const start = range?.start ?? 0;
     const length = range ? range.end - range.start + 1 : blob.size;
-    const body = await this.blobs.open(digest, start, length);
+    const body = blob.upstream ? blob.upstream.open(start, length) : await this.blobs.open(digest, start, length);
     const headers = {
       ...blobHeaders(digest),
       'Content-Length': length,

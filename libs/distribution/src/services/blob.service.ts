@@ -7,6 +7,7 @@ import { AuditService, type ChangeContext } from '@berth/auth';
 import type { EventContext } from '@berth/notifications';
 import { lockBlobDigest } from './blob-lock.js';
 import { BlobStore } from './blob.store.js';
+import { type UpstreamBlob, PullThroughHooks } from './pull-through.js';
 import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
@@ -17,6 +18,8 @@ export type BlobBody = Pick<OpenFileRange, 'stream'> & Partial<Pick<OpenFileRang
 export interface BlobInfo {
   digest: string;
   size: number;
+  /** Set when the bytes are not cached yet and come through the pull-through cache. */
+  upstream?: UpstreamBlob;
 }
 
 /** Blobs as seen through a repository: visible only where linked. */
@@ -33,13 +36,16 @@ export class BlobService {
     @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
     private readonly blobs: BlobStore,
     private readonly audit: AuditService,
+    private readonly pullThrough: PullThroughHooks,
   ) {}
 
-  /** The blob linked in `name`, else BLOB_UNKNOWN. */
+  /** The blob linked in `name` (in a proxy namespace: else the one coming from upstream), else BLOB_UNKNOWN. */
   async stat(name: string, digest: string): Promise<BlobInfo> {
     assertRepositoryName(name);
     parseDigest(digest);
     const blob = await this.blobs.linked(this.dataSource.manager, name, digest);
+    const pullThrough = this.pullThrough.covering(name);
+    if (pullThrough) return { digest, ...(await pullThrough.blob(name, digest, blob && !blob.missing ? blob.size : undefined)) };
     if (!blob) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
     if (blob.missing) throw missingBytes(digest);
     return { digest, size: blob.size };
@@ -58,6 +64,8 @@ export class BlobService {
     assertRepositoryName(name);
     parseDigest(digest);
     const size = await this.blobs.touchLinked(this.dataSource.manager, name, digest, Math.min(60, this.config.gc.reviewDelaySeconds / 2));
+    const pullThrough = size === null ? this.pullThrough.covering(name) : undefined;
+    if (pullThrough) return { digest, size: await pullThrough.blobSize(name, digest) };
     if (size === null) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} unknown in ${name}`, { digest });
     return { digest, size };
   }

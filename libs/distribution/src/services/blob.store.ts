@@ -62,4 +62,13 @@ export class BlobStore {
     );
     return rows.length > 0;
   }
+
+  /** Records the blob (its bytes now at its content address; clears a missing mark) and links it in the repository. */
+  async insertLinked(m: EntityManager, repositoryId: number, digest: string, size: number): Promise<void> {
+    await m.query(
+      `WITH blob AS (INSERT INTO blobs (digest, size) VALUES ($1, $2) ON CONFLICT (digest) DO UPDATE SET missing_since = NULL WHERE blobs.missing_since IS NOT NULL)
+       INSERT INTO repository_blobs (repository_id, digest) VALUES ($3, $1) ON CONFLICT (repository_id, digest) DO UPDATE SET seen_at = now()`,
+      [digest, size, repositoryId],
+    );
+  }
 }

@@ -6,6 +6,7 @@ import type { EventContext } from '@berth/notifications';
 import { ManifestChanges } from '@berth/database';
 import { ManifestCache } from './manifest-cache.js';
 import { ManifestStore } from './manifest.store.js';
+import { PullThroughHooks } from './pull-through.js';
 import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
 import { RepositoryService } from './repository.service.js';
@@ -33,30 +34,16 @@ export class ManifestService {
     private readonly cache: ManifestCache,
     private readonly changes: ManifestChanges,
     private readonly store: ManifestStore,
+    private readonly pullThrough: PullThroughHooks,
   ) {}
 
   async get(name: string, reference: string): Promise<StoredManifest> {
     assertRepositoryName(name);
     const ref = parseLookupReference(reference);
     if (!ref) throw await this.unknown(name, reference);
-    const found = await this.cache.get(name, 'tag' in ref ? ref.tag : ref.digest, async () => {
-      const rows: { digest: string; media_type: string; content: Buffer }[] =
-        'tag' in ref
-          ? await this.dataSource.query(
-              `SELECT m.digest, m.media_type, m.content FROM tags t
-                 JOIN repositories r ON r.id = t.repository_id
-                 JOIN manifests m ON m.id = t.manifest_id
-                WHERE r.name = $1 AND t.name = $2`,
-              [name, ref.tag],
-            )
-          : await this.dataSource.query(
-              `SELECT m.digest, m.media_type, m.content FROM manifests m
-                 JOIN repositories r ON r.id = m.repository_id
-                WHERE r.name = $1 AND m.digest = $2`,
-              [name, ref.digest],
-            );
-      return rows.length ? { digest: rows[0].digest, mediaType: rows[0].media_type, content: rows[0].content } : undefined;
-    });
+    const pullThrough = this.pullThrough.covering(name);
+    if (pullThrough) return pullThrough.manifest(name, reference);
+    const found = await this.cache.get(name, 'tag' in ref ? ref.tag : ref.digest, () => this.store.find(this.dataSource.manager, name, ref));
     if (!found) throw await this.unknown(name, reference);
     return found;
   }

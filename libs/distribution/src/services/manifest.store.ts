@@ -21,9 +21,36 @@ export interface ManifestRow {
   tag?: string;
 }
 
+/** A manifest as a pull reads it. */
+export interface FoundManifest {
+  digest: string;
+  mediaType: string;
+  content: Buffer;
+}
+
 /** The SQL of a manifest push (manifests, their references and tags), on the caller's transaction. */
 @Injectable()
 export class ManifestStore {
+  /** The manifest the tag points at, or the one with this digest, in the repository named `name`. */
+  async find(manager: EntityManager, name: string, ref: { tag: string } | { digest: string }): Promise<FoundManifest | undefined> {
+    const rows: { digest: string; media_type: string; content: Buffer }[] =
+      'tag' in ref
+        ? await manager.query(
+            `SELECT m.digest, m.media_type, m.content FROM tags t
+               JOIN repositories r ON r.id = t.repository_id
+               JOIN manifests m ON m.id = t.manifest_id
+              WHERE r.name = $1 AND t.name = $2`,
+            [name, ref.tag],
+          )
+        : await manager.query(
+            `SELECT m.digest, m.media_type, m.content FROM manifests m
+               JOIN repositories r ON r.id = m.repository_id
+              WHERE r.name = $1 AND m.digest = $2`,
+            [name, ref.digest],
+          );
+    return rows.length ? { digest: rows[0].digest, mediaType: rows[0].media_type, content: rows[0].content } : undefined;
+  }
+
   /**
    * Holds the repository row (FOR KEY SHARE, as a repository delete takes it before its
    * links: locking the links first would let the two deadlock), then, in the same

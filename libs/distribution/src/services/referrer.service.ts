@@ -1,15 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { type Descriptor, assertRepositoryName, parseDigest } from '@berth/core';
+import { PullThroughHooks } from './pull-through.js';
 
 /** Manifests whose `subject` is a given digest (the OCI 1.1 referrers API). */
 @Injectable()
 export class ReferrerService {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly pullThrough: PullThroughHooks,
+  ) {}
 
   async list(name: string, digest: string, artifactType?: string): Promise<Descriptor[]> {
     assertRepositoryName(name);
     parseDigest(digest);
+    const pullThrough = this.pullThrough.covering(name);
+    if (pullThrough) return pullThrough.referrers(name, digest, artifactType);
     const rows: { media_type: string; digest: string; size: number; artifact_type: string | null; annotations: Record<string, string> | null }[] =
       await this.dataSource.query(
         `SELECT m.media_type, m.digest, m.size, m.artifact_type, m.annotations FROM manifests m

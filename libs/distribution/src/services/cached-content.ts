@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Inject, Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { parseManifest } from '@berth/core';
+import { ManifestChanges } from '@berth/database';
+import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
+import { BlobStore } from './blob.store.js';
+import { type FoundManifest, ManifestStore } from './manifest.store.js';
+import { QuotaService } from './quota.service.js';
+import { RepositoryService } from './repository.service.js';
+import { UploadStore } from './upload.store.js';
+
+/**
+ * How a pull-through cache stores what it fetched: content already checked against its
+ * digest, written as a push would write it (the same tables, storage paths, quota and
+ * lock order), but without the push's rule that a manifest's blobs be present first: a
+ * cache holds a manifest before anyone pulled its layers. No push event: this is a pull.
+ */
+@Injectable()
+export class CachedContent {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly repositories: RepositoryService,
+    private readonly quotas: QuotaService,
+    private readonly manifests: ManifestStore,
+    private readonly uploads: UploadStore,
+    private readonly blobs: BlobStore,
+    private readonly changes: ManifestChanges,
+    @Inject(STORAGE_DRIVER) private readonly storage: StorageDriver,
+  ) {}
+
+  /** The cached manifest the tag points at, or the one with this digest. */
+  findManifest(name: string, ref: { tag: string } | { digest: string }): Promise<FoundManifest | undefined> {
+    return this.manifests.find(this.dataSource.manager, name, ref);
+  }
+
+  /** Stores the manifest (bytes verified by the caller) and points `tag` at it; returns the repository's id. */
+  async storeManifest(name: string, digest: string, content: Buffer, contentType: string | undefined, tag?: string): Promise<number> {
+    const manifest = parseManifest(content, contentType);
+    const repositoryId = await this.dataSource.transaction(async (manager) => {
+      await this.quotas.check(manager, name, { kind: 'manifest', digest, bytes: content.length });
+      const id = await this.repositories.ensureId(name, manager);
+      await this.manifests.insert(manager, {
+        repositoryId: id,
+        digest,
+        mediaType: manifest.mediaType,
+        artifactType: manifest.artifactType ?? null,
+        content,
+        subjectDigest: manifest.subject?.digest ?? null,
+        annotations: manifest.annotations ?? null,
+        references: [
+          ...manifest.blobs.map((d) => ({ digest: d.digest, size: d.size, kind: 'blob' as const })),
+          ...manifest.manifests.map((d) => ({ digest: d.digest, size: d.size, kind: 'manifest' as const })),
+        ],
+        tag,
+      });
+      return id;
+    });
+    this.changes.changed([name]);
+    return repositoryId;
+  }
+
+  /**
+   * Stores a blob whose `size` bytes `source` gives (verified by the caller) and links it
+   * in `name`: staged under a fresh upload path, moved to its content address under the
+   * digest's lock (once: another replica may have stored it meanwhile), then recorded.
+   * A staging file left by a crash is purged with the orphan uploads.
+   */
+  async storeBlob(name: string, digest: string, size: number, source: () => Readable): Promise<void> {
+    const staging = randomUUID();
+    try {
+      const writer = await this.storage.writer(uploadDataPath(staging), 0);
+      await writer.write(source());
+      await writer.commit();
+      await this.dataSource.transaction(async (manager) => {
+        await this.quotas.check(manager, name, { kind: 'blob', bytes: size, digest });
+        const repositoryId = await this.repositories.ensureId(name, manager);
+        if (!(await this.uploads.lockForCompletion(manager, repositoryId, digest))) return;
+        if ((await this.storage.stat(blobDataPath(digest)))?.size !== size) {
+          await this.storage.move(uploadDataPath(staging), blobDataPath(digest), size);
+        }
+        await this.blobs.insertLinked(manager, repositoryId, digest, size);
+      });
+    } finally {
+      await this.storage.delete(uploadDir(staging));
+    }
+  }
+}
