@@ -32,6 +32,9 @@ export const CONFIGS: readonly ConfigSpec[] = [
 
 export type DistributionCache = 'inmemory' | 'none';
 
+/** BENCH_ONLY: run one part of the comparison alone. */
+export type OnlyPart = 'proxy';
+
 export interface BenchConfig {
   configs: ConfigSpec[];
   /** Rounds per configuration, all in one server process: round 1 is "fresh", the others "warm". */
@@ -59,6 +62,14 @@ export interface BenchConfig {
   redisBin: string;
   /** Seconds of each of figure 7's two manifest GET runs. */
   webhookDurationSec: number;
+  /** Figure 8 (pull-through cache): cold, then cached pulls through Berth's proxy namespace and Distribution's proxy mode. BENCH_PROXY=0 skips it. */
+  proxy: boolean;
+  /** Size of figure 8's layer (one random blob per round and server). */
+  proxyLayerBytes: number;
+  /** The auth modes in which figure 8 pulls through Berth (one Berth process; a fresh blob per mode and round). */
+  proxyAuth: BerthMode['auth'][];
+  /** BENCH_ONLY=proxy: figure 8 alone (no configurations, no figure 7). */
+  only: OnlyPart | null;
   repoRoot: string;
   berthMain: string;
   resultsFile: string;
@@ -111,6 +122,23 @@ function parseCache(raw: string | undefined): DistributionCache {
   return value;
 }
 
+function parseProxyAuth(raw: string | undefined): BerthMode['auth'][] {
+  const names = (raw ?? 'bearer,basic').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const name of names) {
+    if (name !== 'bearer' && name !== 'basic') throw new BenchConfigError(`BENCH_PROXY_AUTH: unknown auth mode "${name}" (use bearer,basic)`);
+  }
+  if (names.length === 0) throw new BenchConfigError('BENCH_PROXY_AUTH selects no auth mode');
+  // Always bearer first: round 1's first pull through Berth is the bearer one whatever the spelling.
+  return (['bearer', 'basic'] as const).filter((mode) => names.includes(mode));
+}
+
+function parseOnly(raw: string | undefined, proxy: boolean): OnlyPart | null {
+  if (raw === undefined || raw === '') return null;
+  if (raw.toLowerCase() !== 'proxy') throw new BenchConfigError(`BENCH_ONLY must be "proxy", got "${raw}"`);
+  if (!proxy) throw new BenchConfigError('BENCH_ONLY=proxy contradicts BENCH_PROXY=0');
+  return 'proxy';
+}
+
 /** The switches BENCH_CONFIGS replaced: refuse them rather than silently measure something else. */
 function refuseRetiredSwitches(): void {
   for (const name of ['BENCH_TARGETS', 'BENCH_AUTH', 'BENCH_EMBEDDED']) {
@@ -127,6 +155,7 @@ export function loadConfig(): BenchConfig {
   // the published figures use the defaults.
   const blobMiB = intEnv('BENCH_BLOB_MIB', 256, 1);
   const chunkMiB = intEnv('BENCH_CHUNK_MIB', 8, 1);
+  const proxy = onUnlessDisabled('BENCH_PROXY');
   return {
     configs: parseConfigs(process.env.BENCH_CONFIGS),
     rounds: intEnv('BENCH_ROUNDS', 3, 1),
@@ -146,6 +175,10 @@ export function loadConfig(): BenchConfig {
     webhooks: onUnlessDisabled('BENCH_WEBHOOKS'),
     redisBin: process.env.BENCH_REDIS_BIN || '/usr/bin/redis-server',
     webhookDurationSec: intEnv('BENCH_WEBHOOK_DURATION', intEnv('BENCH_DURATION', 10, 1), 1),
+    proxy,
+    proxyLayerBytes: intEnv('BENCH_PROXY_LAYER_MIB', 256, 1) * MiB,
+    proxyAuth: parseProxyAuth(process.env.BENCH_PROXY_AUTH),
+    only: parseOnly(process.env.BENCH_ONLY, proxy),
     repoRoot,
     // Override only to exercise the harness against a stand-in server.
     berthMain: process.env.BENCH_BERTH_MAIN || join(repoRoot, 'dist', 'apps', 'registry', 'src', 'main.js'),

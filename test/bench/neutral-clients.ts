@@ -48,6 +48,8 @@ const wrkThreads = () => Math.max(1, cpus().length);
 export interface PullResult {
   bytes: number;
   seconds: number;
+  /** Time to first byte: curl's time_starttransfer (undici: until the answer's headers). */
+  ttfbSeconds: number;
 }
 
 /** Times one blob GET; the bytes go to /dev/null (the caller checks their digest separately, untimed). */
@@ -56,15 +58,17 @@ export async function timedPull(config: BenchConfig, clients: Clients, target: R
   if (clients.pull === 'undici') {
     return withClient(target, async (client) => {
       const started = performance.now();
-      const { bytes } = await client.pullBlob(repo, digest);
-      return { bytes, seconds: (performance.now() - started) / 1000 };
+      let ttfbSeconds = 0;
+      const { bytes } = await client.pullBlob(repo, digest, () => (ttfbSeconds = (performance.now() - started) / 1000));
+      return { bytes, seconds: (performance.now() - started) / 1000, ttfbSeconds };
     });
   }
   const auth = target.authorization ? ['-H', `Authorization: ${target.authorization}`] : [];
-  const { stdout } = await execFileAsync(config.curlBin, ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', ...auth, url]);
-  const [status, bytes, seconds] = stdout.trim().split(' ');
+  const format = '%{http_code} %{size_download} %{time_total} %{time_starttransfer}';
+  const { stdout } = await execFileAsync(config.curlBin, ['-sS', '-o', '/dev/null', '-w', format, ...auth, url]);
+  const [status, bytes, seconds, ttfb] = stdout.trim().split(' ');
   if (status !== '200') throw new Error(`curl GET ${new URL(url).pathname} answered ${status}`);
-  return { bytes: Number(bytes), seconds: Number(seconds) };
+  return { bytes: Number(bytes), seconds: Number(seconds), ttfbSeconds: Number(ttfb) };
 }
 
 /** One curl request; the body (if any) from `file`, the answer's body discarded. */

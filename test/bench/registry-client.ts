@@ -173,8 +173,9 @@ export class RegistryClient {
   /**
    * Streams a blob and hashes it as it arrives (never buffered whole).
    * Follows one redirect, in case a server hands blobs off to another URL.
+   * `onHeaders` is called once the 200 answer's headers are in (time to first byte).
    */
-  async pullBlob(repo: string, digest: string): Promise<{ bytes: number; digest: string }> {
+  async pullBlob(repo: string, digest: string, onHeaders?: () => void): Promise<{ bytes: number; digest: string }> {
     let res = await this.send('GET', `${this.baseUrl}/v2/${repo}/blobs/${digest}`, {
       expect: [200, 302, 303, 307],
     });
@@ -183,6 +184,7 @@ export class RegistryClient {
       await res.body.dump();
       res = await this.send('GET', target, { expect: [200] });
     }
+    onHeaders?.();
     const hash = createHash('sha256');
     let bytes = 0;
     for await (const chunk of res.body) {

@@ -78,6 +78,11 @@ function treePssKiB(pids: number[]): number | null {
 
 const toMiB = (kib: number | null) => (kib === null ? null : Math.round((kib * 1024 * 10) / MiB) / 10);
 
+/** Sum of VmRSS over the process tree now, in MiB (null when not even the root could be read). */
+export function treeRssMiB(pid: number): number | null {
+  return toMiB(treeKiB(processTree(pid), 'VmRSS'));
+}
+
 export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private maxRssKiB: number | null = null;

@@ -34,15 +34,20 @@ function makeSmallImage(seed: string, index: number, layerBytes: number): SmallI
       }),
     ),
   );
-  const manifest = Buffer.from(
+  const manifest = imageManifest(config, layers.map((l) => ({ digest: l.digest, size: l.bytes.length })));
+  return { tag: `v${index}`, config, layers, manifest, manifestDigest: sha256(manifest) };
+}
+
+/** An OCI image manifest over a config blob and layers. */
+export function imageManifest(config: SmallBlob, layers: { digest: string; size: number }[]): Buffer {
+  return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI_MANIFEST,
       config: { mediaType: OCI_CONFIG, digest: config.digest, size: config.bytes.length },
-      layers: layers.map((l) => ({ mediaType: OCI_LAYER, digest: l.digest, size: l.bytes.length })),
+      layers: layers.map((l) => ({ mediaType: OCI_LAYER, digest: l.digest, size: l.size })),
     }),
   );
-  return { tag: `v${index}`, config, layers, manifest, manifestDigest: sha256(manifest) };
 }
 
 export function makeSmallImages(seed: string, count: number, layerBytes: number): SmallImage[] {

@@ -160,11 +160,16 @@ export async function startBerth(
   return { target: { label: `Berth ${version}`, version, baseUrl, server, notes, authorization }, admin };
 }
 
-/** The Docker token flow: Basic credentials to the token endpoint, for every bench repository. */
-async function fetchToken(baseUrl: string, admin: { username: string; password: string }, repositories: string[]): Promise<string> {
+/** The Docker token flow: Basic credentials to the token endpoint, for every bench repository (`actions` on each). */
+export async function fetchToken(
+  baseUrl: string,
+  admin: { username: string; password: string },
+  repositories: string[],
+  actions = 'pull,push',
+): Promise<string> {
   const url = new URL('/auth/token', baseUrl);
   url.searchParams.set('service', 'berth-registry');
-  for (const repo of repositories) url.searchParams.append('scope', `repository:${repo}:pull,push`);
+  for (const repo of repositories) url.searchParams.append('scope', `repository:${repo}:${actions}`);
   const res = await fetch(url, {
     headers: { authorization: `Basic ${Buffer.from(`${admin.username}:${admin.password}`).toString('base64')}` },
   });

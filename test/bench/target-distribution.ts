@@ -22,11 +22,13 @@ export async function distributionVersion(bin: string): Promise<string> {
   }
 }
 
-function configYaml(rootDir: string, port: number, cache: BenchConfig['distributionCache']): string {
+function configYaml(rootDir: string, port: number, cache: BenchConfig['distributionCache'], proxyRemoteUrl?: string): string {
   // Mirrors Berth's bench setup: local filesystem, deletes allowed, quiet
   // logs (no access log: writing one line per request would cost both CPU
   // cores' time we want spent serving), no auth.
   const cacheBlock = cache === 'inmemory' ? ['  cache:', '    blobdescriptor: inmemory'] : [];
+  // Pull-through mode (figure 8): repositories under the upstream's names, pushes refused.
+  const proxyBlock = proxyRemoteUrl ? ['proxy:', `  remoteurl: ${proxyRemoteUrl}`] : [];
   return [
     'version: 0.1',
     'log:',
@@ -46,11 +48,24 @@ function configYaml(rootDir: string, port: number, cache: BenchConfig['distribut
     'health:',
     '  storagedriver:',
     '    enabled: false',
+    ...proxyBlock,
     '',
   ].join('\n');
 }
 
-export async function startDistribution(config: BenchConfig, scope: Scope): Promise<RunningTarget> {
+export interface DistributionStartOptions {
+  /** Distribution's pull-through mode (`proxy.remoteurl`), mirroring this registry. */
+  proxyRemoteUrl?: string;
+  /** Server label in messages (default "Distribution"). */
+  label?: string;
+}
+
+/** Starts Distribution; `storageDir` is its filesystem storage's root directory. */
+export async function startDistribution(
+  config: BenchConfig,
+  scope: Scope,
+  options: DistributionStartOptions = {},
+): Promise<RunningTarget & { storageDir: string }> {
   const workDir = await mkdtemp(join(tmpdir(), 'berth-bench-distribution-'));
   scope.defer('remove Distribution temp dir', () => rm(workDir, { recursive: true, force: true, maxRetries: 3 }));
   const rootDir = join(workDir, 'storage');
@@ -58,9 +73,9 @@ export async function startDistribution(config: BenchConfig, scope: Scope): Prom
 
   const port = await freePort();
   const configFile = join(workDir, 'config.yml');
-  await writeFile(configFile, configYaml(rootDir, port, config.distributionCache));
+  await writeFile(configFile, configYaml(rootDir, port, config.distributionCache, options.proxyRemoteUrl));
 
-  const server = startServer(scope, 'Distribution', config.distributionBin, ['serve', configFile], {
+  const server = startServer(scope, options.label ?? 'Distribution', config.distributionBin, ['serve', configFile], {
     env: { ...process.env },
     cwd: workDir,
   });
@@ -73,9 +88,11 @@ export async function startDistribution(config: BenchConfig, scope: Scope): Prom
     version,
     baseUrl,
     server,
+    storageDir: rootDir,
     notes: [
       `blobdescriptor cache: ${config.distributionCache === 'inmemory' ? 'inmemory (the default config)' : 'none'}`,
       'filesystem storage, delete enabled, no auth',
+      ...(options.proxyRemoteUrl ? [`proxy mode, remoteurl ${options.proxyRemoteUrl}`] : []),
     ],
   };
 }

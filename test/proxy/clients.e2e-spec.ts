@@ -214,7 +214,7 @@ describe('real clients pulling through Berth', () => {
       const { result } = await copy(`oci:${layout}:app`, `docker://${registry.host}/hub/library/pushed:1`, ['--dest-creds', adminCreds()]);
       expect(result.code, explain(result)).not.toBe(0);
       expect(result.stderr).toMatch(/unsupported|405|not allowed|denied/i);
-      // Nothing of it appeared upstream or in Berth.
+      // Nothing of it appeared in Berth.
       expect((await tagsOf('hub/library/pushed')).tags).not.toContain('1');
     });
   });

@@ -293,6 +293,14 @@ describe.runIf(available)('pull-through cache', () => {
     expect(viaDefault.status).toBe(200);
     const tags = await c.request('GET', `/v2/hub/${repo}/tags/list`);
     expect(JSON.parse(tags.body.toString()).tags).toEqual(['v1']);
+    // dockerd's flow: an anonymous token for the name as it knows it, then the pull.
+    const challenge = await fetch(`${berth.url}/v2/${repo}/manifests/v1`);
+    expect(challenge.status).toBe(401);
+    const token = await fetch(`${berth.url}/auth/token?service=${encodeURIComponent('berth')}&scope=${encodeURIComponent(`repository:${repo}:pull`)}`);
+    const { token: bearer } = (await token.json()) as { token: string };
+    const anonymous = await c.request('GET', `/v2/${repo}/manifests/v1`, { auth: { token: bearer }, headers: { accept: image.mediaType } });
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.headers.get('docker-content-digest')).toBe(image.digest);
   });
 
   test('referrers come from upstream, through the fallback tag schema when it has no referrers API', async () => {

@@ -4,6 +4,7 @@ import { isRepositoryName } from '@berth/core';
 import type { RegistryAction, Role } from '@berth/database';
 import { type NamespaceAccess, NamespaceStore } from './accounts/namespace.store.js';
 import type { AccessEntry, Identity, Principal } from './identity.js';
+import { RepositoryAliases } from './repository-aliases.js';
 import { REGISTRY_ACTIONS, ROLE_ACTIONS, globToRegex, namespaceOf, repositoryMatches } from './roles.js';
 
 /** A requested scope, parsed from `type:name:actions` (the name may contain `:`). */
@@ -28,6 +29,7 @@ export class AccessService {
   constructor(
     private readonly dataSource: DataSource,
     private readonly namespaces: NamespaceStore,
+    private readonly aliases: RepositoryAliases,
   ) {}
 
   /** Registry actions `identity` may perform on `repository`. */
@@ -48,8 +50,11 @@ export class AccessService {
   /**
    * The token's `access` claim: requested ∩ permitted, per scope. Unknown types are dropped.
    * The namespaces of all scopes are read in one query, however many scopes there are.
+   * A scope for an alias (see RepositoryAliases) is decided and granted for the repository it stands for.
    */
-  async grant(identity: Identity, scopes: Scope[]): Promise<AccessEntry[]> {
+  async grant(identity: Identity, requested: Scope[]): Promise<AccessEntry[]> {
+    const aliases = await this.aliases.resolve([...new Set(requested.filter((s) => s.type === 'repository' && isRepositoryName(s.name)).map((s) => s.name))]);
+    const scopes = aliases.size ? requested.map((s) => (s.type === 'repository' && aliases.has(s.name) ? { ...s, name: aliases.get(s.name)! } : s)) : requested;
     const repositories = scopes.filter((s) => s.type === 'repository' && isRepositoryName(s.name));
     const admin = identity.kind === 'user' && identity.isAdmin;
     const access = repositories.length && !admin ? await this.namespaceAccess(identity, [...new Set(repositories.map((s) => namespaceOf(s.name)))]) : new Map();

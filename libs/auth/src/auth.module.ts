@@ -10,6 +10,7 @@ import { FailedLoginService } from './failed-login.service.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { LoginFailureStore } from './login-failure.store.js';
 import { LoginThrottleService } from './login-throttle.service.js';
+import { RepositoryAliases } from './repository-aliases.js';
 import { RevocationService } from './revocation.service.js';
 import { SigningKey } from './signing-key.js';
 import { TokenController } from './token.controller.js';
@@ -32,8 +33,9 @@ import { VerifiedLogins } from './verified-logins.js';
     JwtStrategy,
     RevocationService,
     VerifiedLogins,
+    RepositoryAliases,
     { provide: APP_GUARD, useClass: AccessGuard },
   ],
-  exports: [AccessService, CredentialService, FailedLoginService, TokenService, VerifiedLogins, AccountsModule],
+  exports: [AccessService, CredentialService, FailedLoginService, TokenService, VerifiedLogins, RepositoryAliases, AccountsModule],
 })
 export class AuthModule {}

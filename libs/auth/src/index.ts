@@ -9,6 +9,7 @@ export * from './failed-login.service.js';
 export * from './identity.js';
 export * from './login-attempt.js';
 export * from './password-hasher.js';
+export * from './repository-aliases.js';
 export * from './roles.js';
 export * from './token-form-error.handler.js';
 export * from './token.service.js';

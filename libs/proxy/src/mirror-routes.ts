@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnModuleInit } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import { DataSource } from 'typeorm';
-import { namespaceOf } from '@berth/auth';
+import { type RepositoryAliasResolver, RepositoryAliases, namespaceOf } from '@berth/auth';
+import { isRepositoryName } from '@berth/core';
 import { BerthConfig } from '@berth/config';
 import { ProxyDirectory } from './proxy-directory.js';
 import { ProxyNamespaceStore } from './proxy-namespace.store.js';
@@ -18,10 +19,12 @@ const NAMESPACE_CACHE_MS = 5000;
  * upstream is that host), or, with MIRROR_DEFAULT_NAMESPACE, when the name lies in no
  * namespace (dockerd's registry-mirrors sends `library/alpine`). The URL is rewritten
  * before routing and authentication, so the request is authorised, served, logged and
- * counted as one for `<proxy namespace>/<name>`; its challenge names that scope.
+ * counted as one for `<proxy namespace>/<name>`; its challenge names that scope. A token
+ * asked for a name in no namespace is issued for the default namespace's repository
+ * (RepositoryAliases): dockerd asks for `repository:library/alpine:pull` as it is.
  */
 @Injectable()
-export class MirrorRoutes {
+export class MirrorRoutes implements OnModuleInit, RepositoryAliasResolver {
   private readonly existing = new LRUCache<string, boolean>({ max: 10_000, ttl: NAMESPACE_CACHE_MS });
 
   constructor(
@@ -29,7 +32,25 @@ export class MirrorRoutes {
     private readonly config: BerthConfig,
     private readonly dataSource: DataSource,
     private readonly store: ProxyNamespaceStore,
+    private readonly aliases: RepositoryAliases,
   ) {}
+
+  onModuleInit(): void {
+    if (this.config.proxy.mirrorDefaultNamespace) this.aliases.register(this);
+  }
+
+  /** Names in no namespace, as the default mirror namespace's repositories. */
+  async resolve(names: string[]): Promise<Map<string, string>> {
+    const fallback = this.config.proxy.mirrorDefaultNamespace;
+    const aliases = new Map<string, string>();
+    if (!fallback || !this.directory.get(fallback)) return aliases;
+    const missing = await this.missingNamespaces(names.map(namespaceOf));
+    for (const name of names) {
+      const alias = `${fallback}/${name}`;
+      if (missing.has(namespaceOf(name)) && isRepositoryName(alias)) aliases.set(name, alias);
+    }
+    return aliases;
+  }
 
   readonly handle = (req: Request, _res: Response, next: NextFunction): void => {
     const match = ROUTED.exec(req.url);
@@ -52,20 +73,22 @@ export class MirrorRoutes {
     }
     const fallback = this.config.proxy.mirrorDefaultNamespace;
     if (!fallback || !this.directory.get(fallback)) return next();
-    this.namespaceExists(namespaceOf(name)).then(
-      (exists) => {
-        if (!exists) rewrite(fallback);
+    this.missingNamespaces([namespaceOf(name)]).then(
+      (missing) => {
+        if (missing.size) rewrite(fallback);
         next();
       },
       () => next(),
     );
   };
 
-  private async namespaceExists(namespace: string): Promise<boolean> {
-    const known = this.existing.get(namespace);
-    if (known !== undefined) return known;
-    const exists = await this.store.namespaceExists(this.dataSource.manager, namespace);
-    this.existing.set(namespace, exists);
-    return exists;
+  /** Which of these namespaces do not exist: one query for those not looked up in the last few seconds. */
+  private async missingNamespaces(namespaces: string[]): Promise<Set<string>> {
+    const unknown = [...new Set(namespaces)].filter((n) => !this.existing.has(n));
+    if (unknown.length) {
+      const found = await this.store.existingNamespaces(this.dataSource.manager, unknown);
+      for (const n of unknown) this.existing.set(n, found.has(n));
+    }
+    return new Set(namespaces.filter((n) => this.existing.get(n) === false));
   }
 }

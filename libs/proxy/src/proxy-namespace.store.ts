@@ -49,9 +49,10 @@ export class ProxyNamespaceStore {
     return rows[0];
   }
 
-  async namespaceExists(m: EntityManager, namespace: string): Promise<boolean> {
-    const rows: unknown[] = await m.query(`SELECT 1 FROM namespaces WHERE name = $1`, [namespace]);
-    return rows.length > 0;
+  /** Which of these namespaces exist. */
+  async existingNamespaces(m: EntityManager, namespaces: string[]): Promise<Set<string>> {
+    const rows: { name: string }[] = await m.query(`SELECT name FROM namespaces WHERE name = ANY($1)`, [namespaces]);
+    return new Set(rows.map((r) => r.name));
   }
 
   async upsert(m: EntityManager, namespaceId: string, w: UpstreamWrite): Promise<void> {
