@@ -210,7 +210,7 @@ describe.skipIf(!available)('admin API: the OpenAPI document', () => {
       'CreateWebhookRequest', 'Delivery', 'DeliveryAttempt', 'DeliveryDetail', 'DeliveryPage', 'GcRun', 'GcRunPage', 'LoginRequest', 'LoginToken',
       'Member', 'MemberList', 'Namespace', 'NamespacePage', 'NamespaceUsage', 'NotificationsStatus', 'RegistryAction', 'Repository', 'RepositoryPage',
       'RepositorySummary', 'Robot', 'RobotList', 'RobotWithSecret', 'Role', 'SetMemberRequest', 'SetQuotaRequest', 'StartGcRequest', 'StorageUsage',
-      'Tag', 'TagPage', 'UpdateNamespaceRequest', 'UpdateUserRequest', 'UpdateWebhookRequest', 'User', 'UserPage', 'Visibility', 'Webhook',
+      'Tag', 'TagPage', 'UpdateNamespaceRequest', 'UpdateUserRequest', 'UpdateWebhookRequest', 'Upstream', 'UpstreamRequest', 'UpstreamUpdate', 'User', 'UserPage', 'Visibility', 'Webhook',
       'WebhookAction', 'WebhookPage', 'WebhookWithSecret',
     ]);
   });

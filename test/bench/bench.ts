@@ -13,6 +13,7 @@ import { printReport, writeJson, type ConfigResult, type MachineInfo, type RunIn
 import { berthVersion, buildBerth, startBerth } from './target-berth.js';
 import { distributionVersion, startDistribution } from './target-distribution.js';
 import type { RunningTarget } from './target.js';
+import { runProxyFigure } from './proxy-figure.js';
 import { runScaleBench } from './scale.js';
 import { runWebhookFigure } from './webhook-figure.js';
 import { prepareRounds, runRound, type RoundData } from './workload.js';
@@ -75,41 +76,53 @@ async function runComparison(config: BenchConfig): Promise<number> {
   console.log('Berth benchmark');
   console.log(`  ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Linux ${machine.kernel}, load average ${machine.loadAverage.toFixed(1)}`);
   console.log(`  node ${machine.node}; distribution ${machine.distribution ?? 'not installed'}`);
-  console.log(`  configurations: ${config.configs.map((c) => c.name).join(', ')}; ${config.rounds} round(s) each`);
+  const onlyProxy = config.only === 'proxy';
+  console.log(
+    onlyProxy
+      ? `  BENCH_ONLY=proxy: figure 8 alone, ${config.rounds} round(s)`
+      : `  configurations: ${config.configs.map((c) => c.name).join(', ')}; ${config.rounds} round(s) each`,
+  );
   for (const note of clients.notes) console.log(`  ${note}`);
 
-  const anyBerth = config.configs.some((c) => c.berth);
+  const anyBerth = onlyProxy || config.configs.some((c) => c.berth);
   if (anyBerth && !config.skipBuild) await buildBerth(config);
 
-  const prepStarted = performance.now();
-  const dataScope = new Scope('test data');
-  const fileDir = clients.pull === 'curl' ? await mkdtemp(join(tmpdir(), 'berth-bench-blobs-')) : null;
-  if (fileDir) dataScope.defer('remove blob files', () => rm(fileDir, { recursive: true, force: true }));
-  const rounds = await prepareRounds(config, fileDir);
-  console.log(
-    `  test data ready in ${((performance.now() - prepStarted) / 1000).toFixed(1)}s ` +
-      `(${config.rounds} rounds x 2 x ${config.blobBytes / MiB} MiB blobs digested, ${config.images} small images each)`,
-  );
-
   const results: ConfigResult[] = [];
-  for (const spec of config.configs) {
-    if (isInterrupted()) break;
-    results.push(await benchConfiguration(spec, config, clients, rounds));
-  }
   const run: RunInfo = { command: commandLine(), startedAt, machine, clients };
-  // Figure 7 once, on its own Berth (Postgres, bearer), after the main configurations.
-  if (anyBerth && !isInterrupted()) {
-    console.log('\n== Berth: manifest GET with a webhook subscription (figure 7)');
-    run.webhooks = await runWebhookFigure(config, clients, rounds[0], (line) => console.log(`  ${line}`));
+  if (!onlyProxy) {
+    const prepStarted = performance.now();
+    const dataScope = new Scope('test data');
+    const fileDir = clients.pull === 'curl' ? await mkdtemp(join(tmpdir(), 'berth-bench-blobs-')) : null;
+    if (fileDir) dataScope.defer('remove blob files', () => rm(fileDir, { recursive: true, force: true }));
+    const rounds = await prepareRounds(config, fileDir);
+    console.log(
+      `  test data ready in ${((performance.now() - prepStarted) / 1000).toFixed(1)}s ` +
+        `(${config.rounds} rounds x 2 x ${config.blobBytes / MiB} MiB blobs digested, ${config.images} small images each)`,
+    );
+
+    for (const spec of config.configs) {
+      if (isInterrupted()) break;
+      results.push(await benchConfiguration(spec, config, clients, rounds));
+    }
+    // Figure 7 once, on its own Berth (Postgres, bearer), after the main configurations.
+    if (anyBerth && !isInterrupted()) {
+      console.log('\n== Berth: manifest GET with a webhook subscription (figure 7)');
+      run.webhooks = await runWebhookFigure(config, clients, rounds[0], (line) => console.log(`  ${line}`));
+    }
+    await dataScope.close();
   }
-  await dataScope.close();
+  // Figure 8 last, on its own servers (an upstream, a Berth and a Distribution proxying it).
+  if (anyBerth && !isInterrupted()) {
+    console.log('\n== Pull-through cache: Berth and Distribution proxying a Distribution (figure 8)');
+    run.proxy = await runProxyFigure(config, clients, (line) => console.log(`  ${line}`));
+  }
   // An interrupted run has no meaningful figures: do not overwrite latest.json with them.
   if (isInterrupted()) return 130;
 
   const durationSec = Math.round((Date.now() - startedAt.getTime()) / 1000);
   printReport(config, run, results, durationSec);
   await writeJson(config, run, results, durationSec);
-  return results.some((r) => r.status === 'failed') || run.webhooks?.status === 'failed' ? 1 : 0;
+  return results.some((r) => r.status === 'failed') || run.webhooks?.status === 'failed' || run.proxy?.status === 'failed' ? 1 : 0;
 }
 
 async function main(): Promise<number> {

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { MiB, type BenchConfig, type ConfigName } from './config.js';
 import type { Clients } from './neutral-clients.js';
+import type { ProxyFigures, ProxyResult, ProxyRound } from './proxy-figure.js';
 import type { WebhookResult } from './webhook-figure.js';
 import type { RoundFigures } from './workload.js';
 import type { RssReport } from './rss.js';
@@ -37,6 +38,7 @@ export interface RunInfo {
   machine: MachineInfo;
   clients: Clients;
   webhooks?: WebhookResult;
+  proxy?: ProxyResult;
 }
 
 interface Figure {
@@ -137,10 +139,15 @@ export function markdownReport(config: BenchConfig, run: RunInfo, results: Confi
   const spreads = figures(config)
     .map((f) => summarise(f, results).reference.spreadPct)
     .filter((v): v is number => v !== null);
-  const lines = [
+  const measured =
     `Measured ${run.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC with \`${run.command}\` ` +
-      `(${config.rounds} round${config.rounds > 1 ? 's' : ''} per configuration, ${Math.round(durationSec / 60)} min in all) ` +
-      `on ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}, node ${m.node}; load average ${m.loadAverage.toFixed(1)} at the start (the machine is shared).`,
+    `(${config.rounds} round${config.rounds > 1 ? 's' : ''}${results.length > 0 ? ' per configuration' : ''}, ${Math.round(durationSec / 60)} min in all) ` +
+    `on ${m.cpus} × ${m.cpuModel}, ${m.memoryGiB} GiB, Linux ${m.kernel}, node ${m.node}; load average ${m.loadAverage.toFixed(1)} at the start (the machine is shared).`;
+  const proxy = run.proxy ? ['', ...proxyMarkdown(config, run.proxy)] : [];
+  // BENCH_ONLY=proxy: no configuration ran, so only figure 8's tables.
+  if (results.length === 0) return [measured, `Clients: ${run.clients.notes.join('; ')}.`, ...proxy].join('\n');
+  const lines = [
+    measured,
     dist && config.rounds > 1 && spreads.length
       ? `Noise: Distribution's own rounds spread by ±${Math.min(...spreads)} % to ±${Math.max(...spreads)} % across the figures (half the min–max range over the median).`
       : 'Noise: not measured (needs Distribution and at least 2 rounds).',
@@ -178,7 +185,65 @@ export function markdownReport(config: BenchConfig, run: RunInfo, results: Confi
     `| --- |${Array.from({ length: config.rounds }, () => ' --- |').join('')}`,
   );
   memoryRows((rss) => rss.maxSampledPssMiB);
-  return lines.join('\n');
+  return [...lines, ...proxy].join('\n');
+}
+
+/** Per-round values as a cell: round 1, then the median of the others (min–max), as the main table shows them. */
+function roundsCell(values: number[], ratios: boolean): string {
+  const warm = values.slice(1);
+  return berthCell(
+    {
+      values,
+      fresh: values.length > 0 ? values[0] : null,
+      warm: warm.length > 0 ? { median: r2(median(warm)), min: Math.min(...warm), max: Math.max(...warm) } : null,
+    },
+    ratios,
+  );
+}
+
+const proxyRounds = (figures: ProxyFigures) => figures.subjects.flatMap((s) => s.rounds);
+
+/** Median ± spread over every round's direct pull (all servers' layers). */
+function directCell(figures: ProxyFigures, pick: (r: ProxyRound) => number, unit: string): string {
+  const values = proxyRounds(figures).map(pick);
+  if (values.length === 0) return '-';
+  return `${fmt(median(values))} ${unit}${values.length > 1 ? ` ±${Math.round(spreadPct(values))} %` : ''}`;
+}
+
+/** Figure 8's markdown: the ratio table (targets beside), the absolute medians, Berth's memory. */
+function proxyMarkdown(config: BenchConfig, proxy: ProxyResult): string[] {
+  if (proxy.status === 'skipped') return [`Figure 8 (pull-through cache): skipped: ${proxy.error}.`];
+  const f = proxy.figures;
+  const layer = `${f.layerMiB} MiB`;
+  const subjects = f.subjects.filter((s) => s.rounds.length > 0);
+  const lines = [
+    `**Figure 8, pull-through cache**${proxy.status === 'failed' ? ` (FAILED: ${proxy.error}; the rounds that finished are shown)` : ''}: ` +
+      `a fresh ${layer} random layer per round and server, pushed to the upstream (${f.upstream}, no auth, on this machine), ` +
+      `pulled with the same client as figure 3 straight from the upstream ("direct"), then through each proxy: cold (not cached, the proxy fetches it as it answers), ` +
+      `then cached. Cells: each round's ratio to the same round's baseline, ${cellMeaning(config.rounds).replace('newly started process', 'newly started servers')}.`,
+    '',
+    `| figure | target | direct from the upstream, median | ${subjects.map((s) => s.label).join(' | ')} |`,
+    `| --- | --- | --- |${subjects.map(() => ' --- |').join('')}`,
+    `| 8a. cold pull ${layer} / direct, throughput | ≥ 0.9× | ${directCell(f, (r) => r.direct.MiBps, 'MiB/s')} | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.coldThroughput), true)).join(' | ')} |`,
+    `| 8b. cold pull / direct, time to first byte | ≤ 2× | ${directCell(f, (r) => r.direct.ttfbMs, 'ms')} | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.coldTtfb), true)).join(' | ')} |`,
+    `| 8c. cached pull / a local pull from the same server, throughput | ≈ 1.0× | - | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.cachedThroughput), true)).join(' | ')} |`,
+    '',
+    "| figure 8, absolute: round 1, median of the rest (min–max) | cold pull, MiB/s | cold pull TTFB, ms | stored, s after the cold pull | cached pull, MiB/s | local pull (8c's baseline), MiB/s | RSS before the cold pull → peak during it (VmHWM), MiB |",
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  const values = (s: (typeof subjects)[number], pick: (r: ProxyRound) => number | null) => s.rounds.map(pick).filter((v): v is number => v !== null);
+  for (const s of subjects) {
+    const rss = s.rounds.map((r) => `${r.rssBeforeMiB === null ? '-' : fmt(r.rssBeforeMiB)} → ${r.coldRss.peakHwmMiB === null ? '-' : fmt(r.coldRss.peakHwmMiB)}`).join(', ');
+    lines.push(
+      `| ${s.label} | ${roundsCell(values(s, (r) => r.cold.MiBps), false)} | ${roundsCell(values(s, (r) => r.cold.ttfbMs), false)} | ` +
+        `${roundsCell(values(s, (r) => r.cachedAfterSec), false)} | ${roundsCell(values(s, (r) => r.cached.MiBps), false)} | ${roundsCell(values(s, (r) => r.local.MiBps), false)} | ${rss} |`,
+    );
+  }
+  lines.push('', `Local pulls (8c's baseline): ${subjects.map((s) => `${s.label}: ${s.localBaseline}`).join('; ')}.`);
+  if (f.berthMaxSampledRssMiB !== null) {
+    lines.push(`Berth's process tree over all of figure 8 (the untimed pushes of the baselines included): max sampled RSS ${fmt(f.berthMaxSampledRssMiB)} MiB.`);
+  }
+  return lines;
 }
 
 /** Every round's raw figures, one line each, for the log. */
@@ -203,8 +268,10 @@ function roundsTable(config: BenchConfig, results: ConfigResult[]): string {
 }
 
 export function printReport(config: BenchConfig, run: RunInfo, results: ConfigResult[], durationSec: number): void {
-  console.log('\nEvery round (raw figures; RSS: the server process tree over the whole round)\n');
-  console.log(roundsTable(config, results));
+  if (results.length > 0) {
+    console.log('\nEvery round (raw figures; RSS: the server process tree over the whole round)\n');
+    console.log(roundsTable(config, results));
+  }
 
   for (const r of results) {
     const extra = r.status === 'ok' ? [] : [`${r.status}: ${r.error}`];
@@ -224,6 +291,11 @@ export function printReport(config: BenchConfig, run: RunInfo, results: ConfigRe
     );
   } else if (w) {
     console.log(`\nFigure 7 (webhooks): ${w.status}: ${w.error}`);
+  }
+
+  const p = run.proxy;
+  if (p) {
+    console.log(`\nFigure 8 (pull-through cache): ${p.status}${p.status === 'ok' ? '' : `: ${p.error}`}; ${p.notes.join('; ')}`);
   }
 
   console.log('\nFor the README:\n');
@@ -247,6 +319,8 @@ export async function writeJson(config: BenchConfig, run: RunInfo, results: Conf
       manifestConnections: config.manifestConnections,
       manifestDurationSec: config.manifestDurationSec,
       webhookDurationSec: config.webhooks ? config.webhookDurationSec : null,
+      proxyLayerMiB: config.proxy ? config.proxyLayerBytes / MiB : null,
+      proxyAuth: config.proxy ? config.proxyAuth : null,
     },
     configurations: results,
     summary: {
@@ -254,6 +328,7 @@ export async function writeJson(config: BenchConfig, run: RunInfo, results: Conf
       figures: Object.fromEntries(figures(config).map((f) => [f.key, { unit: f.unit, better: f.better, ...summarise(f, results) }])),
     },
     webhooks: run.webhooks ?? null,
+    proxy: run.proxy ?? null,
   };
   await mkdir(dirname(config.resultsFile), { recursive: true });
   await writeFile(config.resultsFile, `${JSON.stringify(report, null, 2)}\n`);

@@ -1,11 +1,38 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type FileHandle, mkdir, open, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseDigest } from '@berth/core';
 
 const READ_CHUNK = 256 * 1024;
+
+/**
+ * This process's spool directory under `root`, emptied: `<host>-<pid>`, so that processes
+ * sharing a DATA_DIR never touch each other's fills. What a killed process left (its own
+ * earlier directory, or one of a process of this host that is gone) is removed.
+ */
+export async function prepareSpool(root: string): Promise<string> {
+  const prefix = `${hostname()}-`;
+  const own = join(root, `${prefix}${process.pid}`);
+  await mkdir(root, { recursive: true });
+  for (const entry of await readdir(root)) {
+    const pid = entry.startsWith(prefix) ? Number(entry.slice(prefix.length)) : NaN;
+    if (Number.isInteger(pid) && (pid === process.pid || !alive(pid))) await rm(join(root, entry), { recursive: true, force: true });
+  }
+  await mkdir(own);
+  return own;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
 
 /**
  * One blob on its way from upstream into the cache, whatever number of clients it serves.
@@ -35,8 +62,8 @@ export class BlobFill extends EventEmitter {
     this.hash = createHash(parseDigest(digest).algorithm);
   }
 
+  /** `spoolDir`: from prepareSpool. */
   static async create(spoolDir: string, digest: string, size: number): Promise<BlobFill> {
-    await mkdir(spoolDir, { recursive: true });
     const path = join(spoolDir, randomUUID());
     return new BlobFill(digest, size, await open(path, 'w+'), path);
   }

@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { BerthConfig } from '@berth/config';
 import { type Descriptor, MediaTypes, RegistryError, digestOf, parseDigest, parseLookupReference, parseManifest } from '@berth/core';
 import { CachedContent, type PullThrough, PullThroughHooks, type StoredManifest, type UpstreamBlob } from '@berth/distribution';
-import { BlobFill } from './blob-fill.js';
+import { BlobFill, prepareSpool } from './blob-fill.js';
 import { type ProxyEntry, ProxyDirectory } from './proxy-directory.js';
 import { ProxyMetrics } from './proxy-metrics.js';
 import { ProxyNamespaceStore } from './proxy-namespace.store.js';
@@ -36,6 +36,7 @@ export class PullThroughService implements PullThrough, OnModuleInit {
   private readonly fills = new Map<string, Promise<BlobFill>>();
   private readonly manifestFetches = new Map<string, Promise<StoredManifest>>();
   private readonly referrerCache = new LRUCache<string, Referrers>({ max: 1000 });
+  private spoolDir?: Promise<string>;
 
   constructor(
     private readonly directory: ProxyDirectory,
@@ -49,6 +50,14 @@ export class PullThroughService implements PullThrough, OnModuleInit {
 
   onModuleInit(): void {
     this.hooks.register(this);
+  }
+
+  private spool(): Promise<string> {
+    this.spoolDir ??= prepareSpool(this.config.proxy.spoolDir).catch((err) => {
+      this.spoolDir = undefined;
+      throw err;
+    });
+    return this.spoolDir;
   }
 
   covers(name: string): boolean {
@@ -70,6 +79,7 @@ export class PullThroughService implements PullThrough, OnModuleInit {
     }
     const cached = await this.store.cachedTag(this.dataSource.manager, name, ref.tag);
     const ttlMs = entry.namespace.settings.tagTtlSeconds * 1000;
+    if (cached && this.config.readOnly) return cached;
     if (cached?.checkedAt && Date.now() - cached.checkedAt.getTime() < ttlMs) {
       this.metrics.served(entry.namespace.name, 'manifest', 'hit');
       return cached;
@@ -154,6 +164,11 @@ export class PullThroughService implements PullThrough, OnModuleInit {
     return artifactType ? descriptors.filter((d) => d.artifactType === artifactType) : descriptors;
   }
 
+  /** READ_ONLY=true: the cache serves what it holds and takes nothing new. */
+  private refuseInReadOnlyMode(entry: ProxyEntry): void {
+    if (this.config.readOnly) throw new RegistryError('UNAVAILABLE', `the registry is in read-only mode: the cache of ${entry.namespace.name} serves only what it holds`);
+  }
+
   private entry(name: string): ProxyEntry {
     const entry = this.directory.covering(name);
     if (!entry) throw new RegistryError('NAME_UNKNOWN', `repository ${name} not known to registry`, { name });
@@ -178,6 +193,7 @@ export class PullThroughService implements PullThrough, OnModuleInit {
   }
 
   private async fetchManifest(entry: ProxyEntry, name: string, reference: string): Promise<StoredManifest> {
+    this.refuseInReadOnlyMode(entry);
     const repository = upstreamRepository(entry.namespace, name);
     const res = await this.call(entry, { method: 'GET', path: `${repository}/manifests/${reference}`, repository, headers: { accept: MANIFEST_ACCEPT } }, 'manifest');
     if (res.statusCode !== 200) {
@@ -206,6 +222,7 @@ export class PullThroughService implements PullThrough, OnModuleInit {
   /** Asks upstream for the blob; once its headers are in, the fill runs on its own, whoever still reads it. */
   private async startFill(entry: ProxyEntry, name: string, digest: string): Promise<BlobFill> {
     parseDigest(digest);
+    this.refuseInReadOnlyMode(entry);
     const started = performance.now();
     const repository = upstreamRepository(entry.namespace, name);
     const res = await this.call(entry, { method: 'GET', path: `${repository}/blobs/${digest}`, repository }, 'blob');
@@ -218,7 +235,13 @@ export class PullThroughService implements PullThrough, OnModuleInit {
       await res.body.dump().catch(() => undefined);
       throw unavailable(entry, 'the upstream sent no Content-Length for the blob');
     }
-    const fill = await BlobFill.create(this.config.proxy.spoolDir, digest, size);
+    let fill: BlobFill;
+    try {
+      fill = await BlobFill.create(await this.spool(), digest, size);
+    } catch (err) {
+      await res.body.dump().catch(() => undefined);
+      throw err;
+    }
     const namespace = entry.namespace.name;
     const key = `${name}@${digest}`;
     let received = 0;
