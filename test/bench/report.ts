@@ -231,7 +231,7 @@ function proxyMarkdown(config: BenchConfig, proxy: ProxyResult): string[] {
     "| figure 8, absolute: round 1, median of the rest (min–max) | cold pull, MiB/s | cold pull TTFB, ms | stored, s after the cold pull | cached pull, MiB/s | local pull (8c's baseline), MiB/s | RSS before the cold pull → peak during it (VmHWM), MiB |",
     '| --- | --- | --- | --- | --- | --- | --- |',
   ];
-  const values = (s: (typeof subjects)[number], pick: (r: ProxyRound) => number | null) => s.rounds.map(pick).filter((v): v is number => v !== null);
+  const values = (s: (typeof subjects)[number], pick: (r: ProxyRound) => number) => s.rounds.map(pick);
   for (const s of subjects) {
     const rss = s.rounds.map((r) => `${r.rssBeforeMiB === null ? '-' : fmt(r.rssBeforeMiB)} → ${r.coldRss.peakHwmMiB === null ? '-' : fmt(r.coldRss.peakHwmMiB)}`).join(', ');
     lines.push(

@@ -349,7 +349,14 @@ describe.runIf(available)('pull-through cache', () => {
       await new RegistryClient(other.url).pushImage(`team/app`, 'v1', image);
       const name = uniq('berth');
       await createProxyNamespace(berth, name, { url: other.url, username: other.admin.username, password: other.admin.password });
+      const logins = async () => {
+        const text = await (await fetch(`${other.url}/metrics`)).text();
+        return text.split('\n').filter((l) => l.startsWith('berth_logins_total{')).reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+      };
+      const before = await logins();
       await pullImage(`${name}/team/app`, 'v1', image);
+      // One token for the manifest and its three blobs: reused until it expires.
+      expect(await logins()).toBe(before + 1);
       // Anonymous upstream access to a private namespace is refused: not found here.
       const anonymous = uniq('anon');
       await createProxyNamespace(berth, anonymous, { url: other.url });
