@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { parseDigest } from '@berth/core';
 
-const READ_CHUNK = 256 * 1024;
+const READ_CHUNK = 1024 * 1024;
+/** Upstream bytes waiting for the spool before the download is paused. */
+const MAX_PENDING = 8 * 1024 * 1024;
+/** The most recently written bytes kept in memory for the clients reading at the head of a fill. */
+const WINDOW = 8 * 1024 * 1024;
 
 /**
  * This process's spool directory under `root`, emptied: `<host>-<pid>`, so that processes
@@ -45,11 +49,16 @@ function alive(pid: number): boolean {
  */
 export class BlobFill extends EventEmitter {
   private written = 0;
+  private arrived = 0;
   private state: 'filling' | 'verified' | 'failed' = 'filling';
   private failure?: Error;
   private readers = 0;
   private ended = false;
   private readonly hash;
+  /** The chunks written last (at most WINDOW bytes, ending at `written`): clients at the head read them from memory. */
+  private window: Buffer[] = [];
+  private windowStart = 0;
+  private windowBytes = 0;
 
   private constructor(
     readonly digest: string,
@@ -72,27 +81,89 @@ export class BlobFill extends EventEmitter {
     return this.failure;
   }
 
-  /** Copies `body` into the spool; resolves once the bytes are verified, rejects (and fails every reader) otherwise. */
-  async fill(body: AsyncIterable<Buffer>): Promise<void> {
+  /** Bytes received from upstream so far. */
+  get received(): number {
+    return this.arrived;
+  }
+
+  /**
+   * Copies `body` into the spool; resolves once the bytes are verified, rejects (and fails
+   * every reader) otherwise. Chunks that arrive while a write is under way go out together
+   * in the next one (one writev), and the body is paused while MAX_PENDING bytes wait.
+   */
+  async fill(body: Readable): Promise<void> {
     try {
-      for await (const chunk of body) {
-        if (this.written + chunk.length > this.size) throw new Error(`upstream sent more than the ${this.size} bytes it announced for ${this.digest}`);
-        this.hash.update(chunk);
-        await this.file.write(chunk, 0, chunk.length, this.written);
-        this.written += chunk.length;
-        this.emit('progress');
-      }
+      await this.copy(body);
       if (this.written !== this.size) throw new Error(`upstream sent ${this.written} of the ${this.size} bytes of ${this.digest}`);
       const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest('hex')}`;
       if (actual !== this.digest) throw new Error(`upstream sent bytes for ${this.digest} whose digest is ${actual}: nothing was cached`);
       this.state = 'verified';
       this.emit('progress');
     } catch (err) {
+      body.destroy();
       this.failure = err instanceof Error ? err : new Error(String(err));
       this.state = 'failed';
       this.emit('progress');
       throw this.failure;
     }
+  }
+
+  private copy(body: Readable): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let writing = false;
+      let ended = false;
+      let settled = false;
+      const settle = (err?: Error) => {
+        if (settled) return;
+        settled = true;
+        if (err) reject(err);
+        else resolve();
+      };
+      const pump = async () => {
+        if (writing) return;
+        writing = true;
+        try {
+          while (pending.length && !settled) {
+            const batch = pending.splice(0);
+            const bytes = pendingBytes;
+            pendingBytes = 0;
+            if (body.isPaused()) body.resume();
+            const { bytesWritten } = await this.file.writev(batch, this.written);
+            if (bytesWritten !== bytes) throw new Error(`the spool took ${bytesWritten} of ${bytes} bytes`);
+            this.written += bytes;
+            this.remember(batch, bytes);
+            this.emit('progress');
+          }
+        } catch (err) {
+          return settle(err);
+        } finally {
+          writing = false;
+        }
+        if (ended) settle();
+      };
+      body.on('data', (chunk: Buffer) => {
+        this.arrived += chunk.length;
+        if (this.arrived > this.size) return settle(new Error(`upstream sent more than the ${this.size} bytes it announced for ${this.digest}`));
+        this.hash.update(chunk);
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= MAX_PENDING) body.pause();
+        void pump();
+      });
+      body.on('end', () => {
+        ended = true;
+        if (!writing && !pending.length) settle();
+      });
+      body.on('error', (err) => settle(err));
+      body.on('close', () => ended || settle(new Error(`upstream broke off after ${this.arrived} of the ${this.size} bytes of ${this.digest}`)));
+    });
+  }
+
+  /** The spool file, holding exactly the blob once verified (the store may take it: readers keep their descriptor). */
+  get spoolFile(): string {
+    return this.path;
   }
 
   /** The verified bytes from the spool, for storing them. */
@@ -116,10 +187,12 @@ export class BlobFill extends EventEmitter {
     const stream = new Readable({
       highWaterMark: READ_CHUNK,
       read() {
-        fill.readInto(this, offset, end).then(
-          (n) => {
-            if (n === null) return;
-            offset += n;
+        fill.next(offset, end).then(
+          (chunk) => {
+            if (chunk === null) return void this.push(null);
+            // Before the push: a push may ask for the next read at once.
+            offset += chunk.length;
+            this.push(chunk);
           },
           (err) => this.destroy(err),
         );
@@ -139,21 +212,45 @@ export class BlobFill extends EventEmitter {
     void this.cleanUp();
   }
 
-  /** Pushes the next bytes at `offset` into `stream` once there are some; null when it pushed the end. */
-  private async readInto(stream: Readable, offset: number, end: number): Promise<number | null> {
-    if (offset >= end) {
-      stream.push(null);
-      return null;
+  private remember(batch: Buffer[], bytes: number): void {
+    this.window.push(...batch);
+    this.windowBytes += bytes;
+    while (this.window.length > 1 && this.windowBytes - this.window[0].length >= WINDOW) {
+      const dropped = this.window.shift()!;
+      this.windowStart += dropped.length;
+      this.windowBytes -= dropped.length;
     }
+  }
+
+  /** The bytes [offset, limit) from the window, when it still holds offset. */
+  private fromWindow(offset: number, limit: number): Buffer | undefined {
+    if (offset < this.windowStart || !this.window.length) return undefined;
+    const parts: Buffer[] = [];
+    let position = this.windowStart;
+    for (const chunk of this.window) {
+      const chunkEnd = position + chunk.length;
+      if (chunkEnd > offset) parts.push(chunk.subarray(Math.max(offset, position) - position, Math.min(limit, chunkEnd) - position));
+      position = chunkEnd;
+      if (position >= limit) break;
+    }
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+  }
+
+  /** The next bytes at `offset` (before `end`) once there are some; null at the end. */
+  private async next(offset: number, end: number): Promise<Buffer | null> {
+    if (offset >= end) return null;
     for (;;) {
       if (this.state === 'failed') throw this.failure;
       // The last byte waits for the digest check.
       const available = this.state === 'verified' ? this.size : Math.min(this.written, this.size - 1);
       if (available > offset) {
-        const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, end - offset, available - offset));
+        const limit = Math.min(offset + READ_CHUNK, end, available);
+        const recent = this.fromWindow(offset, limit);
+        if (recent) return recent;
+        const buffer = Buffer.allocUnsafe(limit - offset);
         const { bytesRead } = await this.file.read(buffer, 0, buffer.length, offset);
-        stream.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
-        return bytesRead;
+        if (bytesRead === 0) throw new Error(`the spool of ${this.digest} ended early`);
+        return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
       }
       await new Promise<void>((resolve) => this.once('progress', resolve));
     }
@@ -162,6 +259,7 @@ export class BlobFill extends EventEmitter {
   private async cleanUp(): Promise<void> {
     if (!this.ended || this.readers > 0) return;
     this.ended = false;
+    this.window = [];
     await this.file.close().catch(() => undefined);
     await rm(this.path, { force: true });
   }

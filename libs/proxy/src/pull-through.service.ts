@@ -244,29 +244,21 @@ export class PullThroughService implements PullThrough, OnModuleInit {
     }
     const namespace = entry.namespace.name;
     const key = `${name}@${digest}`;
-    let received = 0;
-    const counted = (async function* () {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        received += chunk.length;
-        yield chunk;
-      }
-    })();
     const settle = () => {
-      this.metrics.received(namespace, received);
+      this.metrics.received(namespace, fill.received);
       return (performance.now() - started) / 1000;
     };
     fill
-      .fill(counted)
+      .fill(res.body)
       .then(async () => {
-        await this.content.storeBlob(name, digest, size, () => fill.spooled());
+        await this.content.storeBlob(name, digest, size, { stream: () => fill.spooled(), localFile: fill.spoolFile });
         this.metrics.filled(namespace, 'stored', settle());
         setTimeout(() => this.forget(key, fill), STORED_GRACE_MS).unref();
       })
       .catch((err) => {
         this.metrics.filled(namespace, 'failed', settle());
         this.forget(key, fill);
-        res.body.destroy();
-        if (err instanceof UpstreamUnreachableError || err?.code?.startsWith?.('UND_ERR')) this.directory.failed(entry, `the blob download broke off (${err.code ?? err.message})`);
+        if (err?.code?.startsWith?.('UND_ERR') || /broke off/.test(err?.message)) this.directory.failed(entry, `the blob download broke off (${err.code ?? err.message})`);
         else this.logger.warn(`caching ${digest} for ${name} failed: ${err.message}`);
       });
     return fill;

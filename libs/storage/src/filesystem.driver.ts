@@ -128,6 +128,19 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  async adoptLocalFile(localFile: string, to: string): Promise<boolean> {
+    const target = this.resolve(to);
+    await fs.mkdir(dirname(target), { recursive: true });
+    if (!(await syncFile(localFile, undefined))) return false;
+    try {
+      await fs.rename(localFile, target);
+      return true;
+    } catch (err) {
+      if (err.code === 'EXDEV') return false;
+      throw err;
+    }
+  }
+
   async delete(path: string): Promise<void> {
     await fs.rm(this.resolve(path), { recursive: true, force: true });
   }

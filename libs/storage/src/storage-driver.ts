@@ -77,6 +77,14 @@ export interface StorageDriver {
    * out, which closes the file. Drivers without it (s3, inmemory) only stream.
    */
   openFile?(path: string, offset: number, length: number): Promise<OpenFileRange>;
+
+  /**
+   * Optional (filesystem): moves `localFile`, a file of this machine outside the store
+   * (the pull-through cache's spool), to `to` when both are on one file system, durable
+   * there as after `move`; false when they are not, and the caller writes it through
+   * `writer` instead. Drivers without it (s3, inmemory) always take the bytes by `writer`.
+   */
+  adoptLocalFile?(localFile: string, to: string): Promise<boolean>;
 }
 
 export interface OpenFileRange {

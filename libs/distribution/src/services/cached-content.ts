@@ -63,16 +63,20 @@ export class CachedContent {
 
   /**
    * Stores a blob whose `size` bytes `source` gives (verified by the caller) and links it
-   * in `name`: staged under a fresh upload path, moved to its content address under the
-   * digest's lock (once: another replica may have stored it meanwhile), then recorded.
-   * A staging file left by a crash is purged with the orphan uploads.
+   * in `name`: staged under a fresh upload path (`source.localFile`, a file of this machine
+   * holding exactly those bytes, is moved there when the driver can: no copy), moved to its
+   * content address under the digest's lock (once: another replica may have stored it
+   * meanwhile), then recorded. A staging file left by a crash is purged with the orphan uploads.
    */
-  async storeBlob(name: string, digest: string, size: number, source: () => Readable): Promise<void> {
+  async storeBlob(name: string, digest: string, size: number, source: { stream(): Readable; localFile?: string }): Promise<void> {
     const staging = randomUUID();
     try {
-      const writer = await this.storage.writer(uploadDataPath(staging), 0);
-      await writer.write(source());
-      await writer.commit();
+      const adopted = source.localFile !== undefined && (await this.storage.adoptLocalFile?.(source.localFile, uploadDataPath(staging)));
+      if (!adopted) {
+        const writer = await this.storage.writer(uploadDataPath(staging), 0);
+        await writer.write(source.stream());
+        await writer.commit();
+      }
       await this.dataSource.transaction(async (manager) => {
         await this.quotas.check(manager, name, { kind: 'blob', bytes: size, digest });
         const repositoryId = await this.repositories.ensureId(name, manager);
