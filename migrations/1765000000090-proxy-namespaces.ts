@@ -31,7 +31,6 @@ export class ProxyNamespaces1765000000090 implements MigrationInterface {
         last_error varchar(500),
         updated_at timestamptz NOT NULL DEFAULT now()
       )`);
-    await q.query(`CREATE INDEX proxy_upstreams_host_idx ON proxy_upstreams (host)`);
     await q.query(`
       CREATE TABLE proxy_tag_checks (
         repository_id bigint NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,

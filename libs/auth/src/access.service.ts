@@ -50,11 +50,12 @@ export class AccessService {
   /**
    * The token's `access` claim: requested ∩ permitted, per scope. Unknown types are dropped.
    * The namespaces of all scopes are read in one query, however many scopes there are.
-   * A scope for an alias (see RepositoryAliases) is decided and granted for the repository it stands for.
+   * A pull-only scope for an alias (see RepositoryAliases) is decided and granted for the repository it stands for.
    */
   async grant(identity: Identity, requested: Scope[]): Promise<AccessEntry[]> {
-    const aliases = await this.aliases.resolve([...new Set(requested.filter((s) => s.type === 'repository' && isRepositoryName(s.name)).map((s) => s.name))]);
-    const scopes = aliases.size ? requested.map((s) => (s.type === 'repository' && aliases.has(s.name) ? { ...s, name: aliases.get(s.name)! } : s)) : requested;
+    const aliasable = (s: Scope) => s.type === 'repository' && isRepositoryName(s.name) && s.actions.length > 0 && s.actions.every((a) => a === 'pull');
+    const aliases = await this.aliases.resolve([...new Set(requested.filter(aliasable).map((s) => s.name))]);
+    const scopes = aliases.size ? requested.map((s) => (aliasable(s) && aliases.has(s.name) ? { ...s, name: aliases.get(s.name)! } : s)) : requested;
     const repositories = scopes.filter((s) => s.type === 'repository' && isRepositoryName(s.name));
     const admin = identity.kind === 'user' && identity.isAdmin;
     const access = repositories.length && !admin ? await this.namespaceAccess(identity, [...new Set(repositories.map((s) => namespaceOf(s.name)))]) : new Map();

@@ -14,6 +14,8 @@ export interface TargetPolicyOptions {
   allowPrivateNetworks?: boolean;
   /** This host's own addresses, refused as targets; default: its network interfaces, read at every check. */
   localAddresses?: () => string[];
+  /** Who is refused and the settings that allow it, for the messages; default webhooks (WEBHOOK_ALLOW_PRIVATE_*). */
+  purpose?: { what: string; settingPrefix: string };
 }
 
 const resolveAll: HostResolver = async (host, hints) => (await lookup(host, { all: true, verbatim: true, hints })).map((a) => a.address);
@@ -36,6 +38,7 @@ const resolveAll: HostResolver = async (host, hints) => (await lookup(host, { al
 export class TargetPolicy {
   private readonly allowPrivateNetworks: boolean;
   private readonly localAddresses: () => string[];
+  private readonly purpose: { what: string; settingPrefix: string };
 
   constructor(
     readonly allowPrivateTargets: boolean,
@@ -44,6 +47,7 @@ export class TargetPolicy {
   ) {
     this.allowPrivateNetworks = options.allowPrivateNetworks ?? true;
     this.localAddresses = options.localAddresses ?? hostAddresses;
+    this.purpose = options.purpose ?? { what: 'webhooks', settingPrefix: 'WEBHOOK' };
   }
 
   assertAllowedUrl(url: string): void {
@@ -59,9 +63,9 @@ export class TargetPolicy {
     }
     if (this.allowPrivateTargets) return;
     const host = hostOf(parsed);
-    if (host === 'localhost' || host.endsWith('.localhost')) throw refused(host, { kind: 'a loopback name', privateNetwork: false });
+    if (host === 'localhost' || host.endsWith('.localhost')) throw refused(host, { kind: 'a loopback name', privateNetwork: false }, this.purpose);
     const found = this.restricted(host, normalizedAddresses(this.localAddresses()));
-    if (found) throw refused(host, found);
+    if (found) throw refused(host, found, this.purpose);
   }
 
   /**
@@ -77,7 +81,7 @@ export class TargetPolicy {
           const local = normalizedAddresses(this.localAddresses());
           for (const { address } of found) {
             const restricted = this.restricted(address, local);
-            if (restricted) return callback(refused(`${hostname} (${address})`, restricted), '');
+            if (restricted) return callback(refused(`${hostname} (${address})`, restricted, this.purpose), '');
           }
         }
         const wanted = options.family === 4 || options.family === 6 ? found.filter((a) => a.family === options.family) : found;
@@ -100,7 +104,7 @@ function hostOf(url: URL): string {
   return url.hostname.replace(/^\[(.*)\]$/, '$1').replace(/\.$/, '').toLowerCase();
 }
 
-function refused(what: string, { kind, privateNetwork }: RestrictedAddress): TargetNotAllowedError {
-  const setting = privateNetwork ? 'WEBHOOK_ALLOW_PRIVATE_NETWORKS=true' : 'WEBHOOK_ALLOW_PRIVATE_TARGETS=true';
-  return new TargetNotAllowedError(`${what} is ${kind}: webhooks may not target this host (${setting} allows it)`);
+function refused(what: string, { kind, privateNetwork }: RestrictedAddress, purpose: { what: string; settingPrefix: string }): TargetNotAllowedError {
+  const setting = `${purpose.settingPrefix}_ALLOW_PRIVATE_${privateNetwork ? 'NETWORKS' : 'TARGETS'}=true`;
+  return new TargetNotAllowedError(`${what} is ${kind}: ${purpose.what} may not target this host (${setting} allows it)`);
 }

@@ -42,9 +42,9 @@ function alive(pid: number): boolean {
  * One blob on its way from upstream into the cache, whatever number of clients it serves.
  * Bytes land in a local spool file as they arrive, hashed on the way; each client reads
  * the spool at its own pace (`reader`), so a slow client neither holds memory nor slows
- * the others, and one that goes away takes nothing with it. The last byte is released only
- * once the whole blob matched its digest: a blob that turns out wrong is never delivered
- * whole, and every reader fails instead. The spool goes when the fill is over and no
+ * the others, and one that goes away takes nothing with it. The last byte of every range
+ * is released only once the whole blob matched its digest: no client ever receives all it
+ * asked for of a blob that turns out wrong; every reader fails instead. The spool goes when the fill is over and no
  * reader needs it any more.
  */
 export class BlobFill extends EventEmitter {
@@ -54,6 +54,7 @@ export class BlobFill extends EventEmitter {
   private failure?: Error;
   private readers = 0;
   private ended = false;
+  private closed = false;
   private readonly hash;
   /** The chunks written last (at most WINDOW bytes, ending at `written`): clients at the head read them from memory. */
   private window: Buffer[] = [];
@@ -171,28 +172,40 @@ export class BlobFill extends EventEmitter {
     return this.reader(0, this.size);
   }
 
-  /** The bytes [start, start + length) as they arrive; errors when the fill fails. */
-  reader(start: number, length: number): Readable {
+  /**
+   * The bytes [start, start + length) as they arrive; errors when the fill fails, and when
+   * its consumer asks for nothing for `idleMs` (a client that stopped reading must not keep
+   * the spool). The range's last byte comes only once the whole blob matched its digest.
+   */
+  reader(start: number, length: number, idleMs?: number): Readable {
+    if (this.closed) return new Readable({ read() { this.destroy(new Error('the fill is over')); } });
     this.readers++;
     let offset = start;
     const end = start + length;
     let released = false;
+    let idle: NodeJS.Timeout | undefined;
     const release = () => {
+      clearTimeout(idle);
       if (released) return;
       released = true;
       this.readers--;
-      void this.cleanUp();
+      this.cleanUp();
     };
     const fill = this;
     const stream = new Readable({
       highWaterMark: READ_CHUNK,
       read() {
+        clearTimeout(idle);
         fill.next(offset, end).then(
           (chunk) => {
             if (chunk === null) return void this.push(null);
             // Before the push: a push may ask for the next read at once.
             offset += chunk.length;
             this.push(chunk);
+            if (idleMs !== undefined) {
+              idle = setTimeout(() => stream.destroy(new Error(`the client took nothing for ${idleMs / 1000} s`)), idleMs);
+              idle.unref();
+            }
           },
           (err) => this.destroy(err),
         );
@@ -209,7 +222,7 @@ export class BlobFill extends EventEmitter {
   /** Ends the fill: once no reader is left, the spool is removed. */
   finish(): void {
     this.ended = true;
-    void this.cleanUp();
+    this.cleanUp();
   }
 
   private remember(batch: Buffer[], bytes: number): void {
@@ -238,11 +251,11 @@ export class BlobFill extends EventEmitter {
 
   /** The next bytes at `offset` (before `end`) once there are some; null at the end. */
   private async next(offset: number, end: number): Promise<Buffer | null> {
-    if (offset >= end) return null;
     for (;;) {
       if (this.state === 'failed') throw this.failure;
-      // The last byte waits for the digest check.
-      const available = this.state === 'verified' ? this.size : Math.min(this.written, this.size - 1);
+      if (offset >= end && this.state === 'verified') return null;
+      // A range's last byte (the end of an empty one) waits for the digest check.
+      const available = this.state === 'verified' ? this.size : Math.min(this.written, end - 1);
       if (available > offset) {
         const limit = Math.min(offset + READ_CHUNK, end, available);
         const recent = this.fromWindow(offset, limit);
@@ -256,11 +269,15 @@ export class BlobFill extends EventEmitter {
     }
   }
 
-  private async cleanUp(): Promise<void> {
-    if (!this.ended || this.readers > 0) return;
-    this.ended = false;
+  private cleanUp(): void {
+    if (!this.ended || this.readers > 0 || this.closed) return;
+    this.closed = true;
     this.window = [];
-    await this.file.close().catch(() => undefined);
-    await rm(this.path, { force: true });
+    // Gone already when the store took the file (adoptLocalFile).
+    void this.file
+      .close()
+      .catch(() => undefined)
+      .then(() => rm(this.path, { force: true }))
+      .catch(() => undefined);
   }
 }

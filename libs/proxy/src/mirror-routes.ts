@@ -1,4 +1,4 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { LRUCache } from 'lru-cache';
 import { DataSource } from 'typeorm';
@@ -21,10 +21,11 @@ const NAMESPACE_CACHE_MS = 5000;
  * before routing and authentication, so the request is authorised, served, logged and
  * counted as one for `<proxy namespace>/<name>`; its challenge names that scope. A token
  * asked for a name in no namespace is issued for the default namespace's repository
- * (RepositoryAliases): dockerd asks for `repository:library/alpine:pull` as it is.
+ * (RepositoryAliases): dockerd asks for `repository:library/alpine:pull` as it is. Only
+ * pulls are mirrored: other methods, and scopes asking for more than pull, keep their names.
  */
 @Injectable()
-export class MirrorRoutes implements OnModuleInit, RepositoryAliasResolver {
+export class MirrorRoutes implements OnModuleInit, OnApplicationBootstrap, RepositoryAliasResolver {
   private readonly existing = new LRUCache<string, boolean>({ max: 10_000, ttl: NAMESPACE_CACHE_MS });
 
   constructor(
@@ -37,6 +38,13 @@ export class MirrorRoutes implements OnModuleInit, RepositoryAliasResolver {
 
   onModuleInit(): void {
     if (this.config.proxy.mirrorDefaultNamespace) this.aliases.register(this);
+  }
+
+  onApplicationBootstrap(): void {
+    const fallback = this.config.proxy.mirrorDefaultNamespace;
+    if (fallback && !this.directory.get(fallback)) {
+      new Logger('Proxy').warn(`MIRROR_DEFAULT_NAMESPACE=${fallback} is no proxy namespace (yet): names in no namespace are not mirrored until it is created`);
+    }
   }
 
   /** Names in no namespace, as the default mirror namespace's repositories. */
@@ -53,6 +61,8 @@ export class MirrorRoutes implements OnModuleInit, RepositoryAliasResolver {
   }
 
   readonly handle = (req: Request, _res: Response, next: NextFunction): void => {
+    // Mirrors serve pulls: a push keeps its name (and meets its own namespace's rules).
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
     const match = ROUTED.exec(req.url);
     if (!match || match[1] === '_catalog') return next();
     const query = match[3] ?? '';

@@ -17,6 +17,8 @@ export interface ProxyEntry {
   namespace: ProxyNamespace;
   client: UpstreamClient;
   version: number;
+  /** Why this replica cannot serve it (its secrets do not decrypt with this SECRETS_KEY); pushes stay refused. */
+  broken?: string;
   /** Since when the upstream has been failing, in this replica; null while it answers. */
   downSince: number | null;
   lastHealthWrite: number;
@@ -43,7 +45,10 @@ export class ProxyDirectory implements OnModuleInit, OnApplicationShutdown {
     private readonly store: ProxyNamespaceStore,
     private readonly secrets: SecretBox,
   ) {
-    this.policy = new TargetPolicy(config.proxy.allowPrivateTargets, undefined, { allowPrivateNetworks: config.proxy.allowPrivateNetworks });
+    this.policy = new TargetPolicy(config.proxy.allowPrivateTargets, undefined, {
+      allowPrivateNetworks: config.proxy.allowPrivateNetworks,
+      purpose: { what: 'proxy upstreams', settingPrefix: 'PROXY' },
+    });
   }
 
   async onModuleInit(): Promise<void> {
@@ -86,11 +91,11 @@ export class ProxyDirectory implements OnModuleInit, OnApplicationShutdown {
         byName.set(row.namespace, previous);
         continue;
       }
-      const namespace = this.unseal(row);
-      if (!namespace) continue;
+      const { namespace, broken } = this.unseal(row);
       byName.set(row.namespace, {
         namespace,
-        client: new UpstreamClient(namespace.settings, this.policy.lookup, this.config.proxy.timeoutMs),
+        broken,
+        client: new UpstreamClient(namespace.settings, this.policy, this.config.proxy.timeoutMs),
         version,
         downSince: previous?.downSince ?? null,
         lastHealthWrite: 0,
@@ -133,26 +138,30 @@ export class ProxyDirectory implements OnModuleInit, OnApplicationShutdown {
     this.store.recordError(this.dataSource.manager, entry.namespace.id, condition).catch(() => undefined);
   }
 
-  private unseal(row: UpstreamRow): ProxyNamespace | undefined {
+  /** The namespace with its secrets in the clear; `broken` (logged once per version) when they do not decrypt. */
+  private unseal(row: UpstreamRow): { namespace: ProxyNamespace; broken?: string } {
+    const namespace: ProxyNamespace = {
+      id: row.namespaceId,
+      name: row.namespace,
+      host: row.host,
+      settings: {
+        url: row.url,
+        pathPrefix: row.pathPrefix,
+        username: row.username,
+        password: null,
+        token: null,
+        insecure: row.insecure,
+        caBundle: row.caBundle,
+        tagTtlSeconds: row.tagTtlSeconds,
+      },
+    };
     try {
-      return {
-        id: row.namespaceId,
-        name: row.namespace,
-        host: row.host,
-        settings: {
-          url: row.url,
-          pathPrefix: row.pathPrefix,
-          username: row.username,
-          password: row.sealedPassword === null ? null : this.secrets.decrypt(row.sealedPassword),
-          token: row.sealedToken === null ? null : this.secrets.decrypt(row.sealedToken),
-          insecure: row.insecure,
-          caBundle: row.caBundle,
-          tagTtlSeconds: row.tagTtlSeconds,
-        },
-      };
+      namespace.settings.password = row.sealedPassword === null ? null : this.secrets.decrypt(row.sealedPassword);
+      namespace.settings.token = row.sealedToken === null ? null : this.secrets.decrypt(row.sealedToken);
+      return { namespace };
     } catch (err) {
-      this.logger.error(`proxy namespace ${row.namespace} is not served: ${err.message}`);
-      return undefined;
+      this.logger.error(`proxy namespace ${row.namespace} cannot be served by this replica: ${err.message}`);
+      return { namespace, broken: 'its upstream credentials cannot be decrypted here (SECRETS_KEY differs between replicas?)' };
     }
   }
 }

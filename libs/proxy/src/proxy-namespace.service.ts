@@ -33,7 +33,7 @@ export interface UpstreamView {
   health: { lastSuccessAt: Date | null; lastErrorAt: Date | null; lastError: string | null };
 }
 
-export const DEFAULT_TAG_TTL_SECONDS = 300;
+const DEFAULT_TAG_TTL_SECONDS = 300;
 
 /** Creating proxy namespaces and changing their upstreams (the admin API's side of libs/proxy). */
 @Injectable()
@@ -98,15 +98,17 @@ export class ProxyNamespaceService {
     try {
       this.directory.targetPolicy.assertAllowedUrl(checked.url);
     } catch (err) {
-      if (err instanceof TargetNotAllowedError) throw fieldError('upstream.url', `${err.message} (PROXY_ALLOW_PRIVATE_TARGETS allows it)`);
+      if (err instanceof TargetNotAllowedError) throw fieldError('upstream.url', err.message);
       throw err;
     }
     const pathPrefix = input.pathPrefix === undefined ? (current?.pathPrefix ?? null) : input.pathPrefix;
     if (pathPrefix !== null && !isRepositoryName(pathPrefix)) throw fieldError('upstream.pathPrefix', 'must be a repository name path, e.g. library or myorg/team');
     const caBundle = input.caBundle === undefined ? (current?.caBundle ?? null) : input.caBundle;
     if (caBundle !== null && !caBundle.includes('-----BEGIN CERTIFICATE-----')) throw fieldError('upstream.caBundle', 'must be PEM certificates');
+    // Secrets kept from before go only to the origin they were given for: a new URL needs them again.
+    const sameOrigin = current !== undefined && current.url === checked.url;
     const seal = (value: string | null | undefined, sealed: string | null | undefined) =>
-      value === undefined ? (sealed ?? null) : value === null ? null : this.secrets.encrypt(value);
+      value === undefined ? (sameOrigin ? (sealed ?? null) : null) : value === null ? null : this.secrets.encrypt(value);
     const write: UpstreamWrite = {
       url: checked.url,
       host: checked.host,

@@ -15,6 +15,16 @@ import { upstreamRepository } from './upstream-settings.js';
 const MANIFEST_ACCEPT = [MediaTypes.OCI_MANIFEST, MediaTypes.OCI_INDEX, MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_MANIFEST_LIST].join(', ');
 /** A stored fill keeps answering from its spool this long, for requests that looked in the database just before it committed. */
 const STORED_GRACE_MS = 10_000;
+const NOT_CACHED_LOG_MS = 5 * 60_000;
+
+/** A blob being fetched for one repository of a namespace (others share it). */
+interface ActiveFill {
+  repository: string;
+  fill: Promise<BlobFill>;
+  /** Resolves true once the blob is stored (false when it was not). */
+  stored: Promise<boolean>;
+  size: number;
+}
 
 interface Referrers {
   descriptors: Descriptor[];
@@ -33,10 +43,11 @@ interface Referrers {
 @Injectable()
 export class PullThroughService implements PullThrough, OnModuleInit {
   private readonly logger = new Logger('Proxy');
-  private readonly fills = new Map<string, Promise<BlobFill>>();
+  private readonly fills = new Map<string, ActiveFill>();
   private readonly manifestFetches = new Map<string, Promise<StoredManifest>>();
   private readonly referrerCache = new LRUCache<string, Referrers>({ max: 1000 });
   private spoolDir?: Promise<string>;
+  private readonly notCachedLogged = new Map<string, number>();
 
   constructor(
     private readonly directory: ProxyDirectory,
@@ -108,25 +119,40 @@ export class PullThroughService implements PullThrough, OnModuleInit {
       this.metrics.served(entry.namespace.name, 'blob', 'hit');
       return { size: cachedSize };
     }
-    const key = `${name}@${digest}`;
-    let pending = this.fills.get(key);
-    if (!pending) {
-      const started = this.startFill(entry, name, digest);
-      started.catch(() => this.fills.get(key) === started && this.fills.delete(key));
-      this.fills.set(key, started);
-      pending = started;
+    // One fill per blob in a namespace, whichever of its repositories asks.
+    const key = `${entry.namespace.name}@${digest}`;
+    let active = this.fills.get(key);
+    if (!active) {
+      const stored = await this.content.storedBlobSize(digest);
+      if (stored !== null && (await this.blobSize(name, digest)) === stored && (await this.content.linkBlob(name, digest, stored).catch(() => false))) {
+        // Stored for another repository already: linked here once upstream confirmed it, nothing downloaded.
+        this.metrics.served(entry.namespace.name, 'blob', 'hit');
+        return { size: stored };
+      }
+      // Another request may have started the fill meanwhile.
+      active = this.fills.get(key);
+      if (!active) {
+        active = this.startFill(entry, name, digest, key);
+        this.fills.set(key, active);
+      }
     }
-    const fill = await pending;
+    if (active.repository !== name) {
+      // Another repository's fill: shared once upstream confirms this repository has the blob too.
+      await this.blobSize(name, digest);
+      const shared = active;
+      void shared.stored.then((stored) => stored && this.content.linkBlob(name, digest, shared.size)).catch(() => undefined);
+    }
+    const fill = await active.fill;
     if (fill.failed) throw unavailable(entry, fill.failed.message);
     this.metrics.served(entry.namespace.name, 'blob', 'miss');
-    return { size: fill.size, upstream: { size: fill.size, open: (start, length) => ({ stream: () => fill.reader(start, length) }) } };
+    const idleMs = this.config.body.idleTimeoutSeconds * 1000;
+    return { size: fill.size, upstream: { size: fill.size, open: (start, length) => ({ stream: () => fill.reader(start, length, idleMs) }) } };
   }
 
   /** Drops the fill from the in-flight map (when it is still the one there) and lets its spool go. */
-  private forget(key: string, fill: BlobFill): void {
-    const pending = this.fills.get(key);
-    pending?.then((current) => current === fill && this.fills.get(key) === pending && this.fills.delete(key), () => undefined);
-    fill.finish();
+  private forget(key: string, active: ActiveFill, fill?: BlobFill): void {
+    if (this.fills.get(key) === active) this.fills.delete(key);
+    fill?.finish();
   }
 
   async blobSize(name: string, digest: string): Promise<number> {
@@ -164,6 +190,14 @@ export class PullThroughService implements PullThrough, OnModuleInit {
     return artifactType ? descriptors.filter((d) => d.artifactType === artifactType) : descriptors;
   }
 
+  /** Logs, at most every NOT_CACHED_LOG_MS per namespace, that something fetched could not be kept. */
+  private notCached(entry: ProxyEntry, reason: string): void {
+    const now = Date.now();
+    if (now - (this.notCachedLogged.get(entry.namespace.name) ?? 0) < NOT_CACHED_LOG_MS) return;
+    this.notCachedLogged.set(entry.namespace.name, now);
+    this.logger.warn(`${entry.namespace.name} serves what it cannot keep: ${reason}`);
+  }
+
   /** READ_ONLY=true: the cache serves what it holds and takes nothing new. */
   private refuseInReadOnlyMode(entry: ProxyEntry): void {
     if (this.config.readOnly) throw new RegistryError('UNAVAILABLE', `the registry is in read-only mode: the cache of ${entry.namespace.name} serves only what it holds`);
@@ -171,7 +205,9 @@ export class PullThroughService implements PullThrough, OnModuleInit {
 
   private entry(name: string): ProxyEntry {
     const entry = this.directory.covering(name);
-    if (!entry) throw new RegistryError('NAME_UNKNOWN', `repository ${name} not known to registry`, { name });
+    // The namespace alone is no repository upstream.
+    if (!entry || name === entry.namespace.name) throw new RegistryError('NAME_UNKNOWN', `repository ${name} not known to registry`, { name });
+    if (entry.broken) throw unavailable(entry, entry.broken);
     return entry;
   }
 
@@ -213,14 +249,64 @@ export class PullThroughService implements PullThrough, OnModuleInit {
     } catch (err) {
       throw unavailable(entry, `the upstream sent a manifest Berth cannot store: ${err.message}`);
     }
-    const repositoryId = await this.content.storeManifest(name, digest, content, contentType, byDigest ? undefined : reference);
-    if (!byDigest) await this.store.checked(this.dataSource.manager, repositoryId, reference);
     this.metrics.served(entry.namespace.name, 'manifest', 'miss');
+    try {
+      const repositoryId = await this.content.storeManifest(name, digest, content, contentType, byDigest ? undefined : reference);
+      if (!byDigest) await this.store.checked(this.dataSource.manager, repositoryId, reference);
+    } catch (err) {
+      // Over its quota the namespace serves what upstream sent without keeping it.
+      if (!(err instanceof RegistryError && err.code === 'DENIED')) throw err;
+      this.notCached(entry, err.message);
+    }
     return { digest, mediaType, content };
   }
 
   /** Asks upstream for the blob; once its headers are in, the fill runs on its own, whoever still reads it. */
-  private async startFill(entry: ProxyEntry, name: string, digest: string): Promise<BlobFill> {
+  private startFill(entry: ProxyEntry, name: string, digest: string, key: string): ActiveFill {
+    let storedResult: (stored: boolean) => void = () => undefined;
+    const active: ActiveFill = {
+      repository: name,
+      size: 0,
+      stored: new Promise<boolean>((resolve) => (storedResult = resolve)),
+      fill: Promise.resolve(undefined as unknown as BlobFill),
+    };
+    active.fill = this.download(entry, name, digest).then(
+      ({ fill, body, started }) => {
+        active.size = fill.size;
+        const namespace = entry.namespace.name;
+        const settle = () => {
+          this.metrics.received(namespace, fill.received);
+          return (performance.now() - started) / 1000;
+        };
+        fill
+          .fill(body)
+          .then(async () => {
+            await this.content.storeBlob(name, digest, fill.size, { stream: () => fill.spooled(), localFile: fill.spoolFile });
+            this.metrics.filled(namespace, 'stored', settle());
+            storedResult(true);
+            setTimeout(() => this.forget(key, active, fill), STORED_GRACE_MS).unref();
+          })
+          .catch((err) => {
+            storedResult(false);
+            this.metrics.filled(namespace, 'failed', settle());
+            this.forget(key, active, fill);
+            if (err?.code?.startsWith?.('UND_ERR') || /broke off/.test(err?.message)) this.directory.failed(entry, `the blob download broke off (${err.code ?? err.message})`);
+            else if (err instanceof RegistryError && err.code === 'DENIED') this.notCached(entry, err.message);
+            else this.logger.warn(`caching ${digest} for ${name} failed: ${err.message}`);
+          });
+        return fill;
+      },
+      (err) => {
+        storedResult(false);
+        this.forget(key, active);
+        throw err;
+      },
+    );
+    return active;
+  }
+
+  /** The upstream's answer to the blob GET, with a fill ready for its body. */
+  private async download(entry: ProxyEntry, name: string, digest: string): Promise<{ fill: BlobFill; body: UpstreamResponse['body']; started: number }> {
     parseDigest(digest);
     this.refuseInReadOnlyMode(entry);
     const started = performance.now();
@@ -235,33 +321,12 @@ export class PullThroughService implements PullThrough, OnModuleInit {
       await res.body.dump().catch(() => undefined);
       throw unavailable(entry, 'the upstream sent no Content-Length for the blob');
     }
-    let fill: BlobFill;
     try {
-      fill = await BlobFill.create(await this.spool(), digest, size);
+      return { fill: await BlobFill.create(await this.spool(), digest, size), body: res.body, started };
     } catch (err) {
       await res.body.dump().catch(() => undefined);
       throw err;
     }
-    const namespace = entry.namespace.name;
-    const key = `${name}@${digest}`;
-    const settle = () => {
-      this.metrics.received(namespace, fill.received);
-      return (performance.now() - started) / 1000;
-    };
-    fill
-      .fill(res.body)
-      .then(async () => {
-        await this.content.storeBlob(name, digest, size, { stream: () => fill.spooled(), localFile: fill.spoolFile });
-        this.metrics.filled(namespace, 'stored', settle());
-        setTimeout(() => this.forget(key, fill), STORED_GRACE_MS).unref();
-      })
-      .catch((err) => {
-        this.metrics.filled(namespace, 'failed', settle());
-        this.forget(key, fill);
-        if (err?.code?.startsWith?.('UND_ERR') || /broke off/.test(err?.message)) this.directory.failed(entry, `the blob download broke off (${err.code ?? err.message})`);
-        else this.logger.warn(`caching ${digest} for ${name} failed: ${err.message}`);
-      });
-    return fill;
   }
 
   private async fetchReferrers(entry: ProxyEntry, name: string, digest: string): Promise<Descriptor[]> {
@@ -290,14 +355,19 @@ export class PullThroughService implements PullThrough, OnModuleInit {
    * One request upstream, counted; 5xx, 429 and network failures mark the upstream failing
    * and throw UNAVAILABLE with its condition, anything else marks it answering.
    */
-  private async call(entry: ProxyEntry, req: UpstreamRequest, kind: string): Promise<UpstreamResponse> {
+  private async call(entry: ProxyEntry, req: UpstreamRequest, kind: 'manifest' | 'blob' | 'referrers'): Promise<UpstreamResponse> {
     const namespace = entry.namespace.name;
     let res: UpstreamResponse;
     try {
       res = await entry.client.send(req);
     } catch (err) {
       this.metrics.upstreamAnswered(namespace, 'error');
-      const condition = err instanceof UpstreamUnreachableError || err instanceof UpstreamAuthError ? err.message : 'the request failed';
+      if (err instanceof UpstreamAuthError) {
+        // The credentials (or their absence) are refused: not an outage, and not the client's fault either.
+        this.directory.failed(entry, err.message);
+        throw new RegistryError(UNKNOWN_CODES[kind], `the upstream of ${namespace} refused access: ${err.message}`);
+      }
+      const condition = err instanceof UpstreamUnreachableError ? err.message : 'the request failed';
       this.directory.failed(entry, condition);
       throw unavailable(entry, condition);
     }
@@ -312,6 +382,8 @@ export class PullThroughService implements PullThrough, OnModuleInit {
     return res;
   }
 }
+
+const UNKNOWN_CODES = { manifest: 'MANIFEST_UNKNOWN', blob: 'BLOB_UNKNOWN', referrers: 'NAME_UNKNOWN' } as const;
 
 /** The upstream is failing (not: it said no): cached content is served instead. */
 function isUpstreamFailure(err: unknown): boolean {

@@ -19,8 +19,8 @@ export interface UpstreamRequest {
 
 /** The upstream could not be reached or broke off: the cache serves what it has. */
 export class UpstreamUnreachableError extends Error {
-  constructor(readonly condition: string) {
-    super(condition);
+  constructor(message: string) {
+    super(message);
     this.name = 'UpstreamUnreachableError';
   }
 }
@@ -35,30 +35,44 @@ interface Challenge {
   params: Record<string, string>;
 }
 
+/** What the client needs of the target policy: the check of a URL as written, and the connect-time lookup. */
+export interface UpstreamPolicy {
+  assertAllowedUrl(url: string): void;
+  readonly lookup: LookupFunction;
+}
+
 /**
  * HTTP to one upstream registry: its own connection pool (keep-alive, the upstream's CA
- * bundle or `insecure`), sockets only to addresses the target policy allows (its
- * `lookup`, also for redirects), and the Docker token flow: a 401 with a Bearer challenge
- * is answered by a token from the realm (anonymous, or with the configured credentials),
- * kept per scope until it expires; a Basic challenge gets the credentials. A configured
- * token is sent as it is. Redirects (blob downloads from a CDN) are followed without the
- * upstream's credentials when they leave its origin.
+ * bundle or `insecure`), and the Docker token flow: a 401 from the upstream with a Bearer
+ * challenge is answered by a token from the realm (anonymous, or with the configured
+ * credentials), kept per scope until it expires; a Basic challenge gets the credentials,
+ * sent up front from then on. A configured token is sent as it is. Every URL, the first,
+ * each redirect (blob downloads from a CDN) and the token realm, is checked against the
+ * target policy before it is requested, and sockets connect only to addresses the
+ * policy allows (its `lookup`: a name cannot resolve to a refused address either). Other
+ * origins than the upstream's get no credentials and are reached through a pool with the
+ * system's certificate checks; credentials go to a realm only over https, unless the
+ * upstream itself is plain http.
  */
 export class UpstreamClient {
-  private readonly agent: Agent;
+  private readonly upstreamAgent: Agent;
+  private readonly foreignAgent: Agent;
   private readonly base: URL;
   private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
+  /** The upstream asked for Basic credentials: they go with every request now. */
+  private basicUpFront = false;
 
   constructor(
     private readonly settings: UpstreamSettings,
-    lookup: LookupFunction,
+    private readonly policy: UpstreamPolicy,
     private readonly timeoutMs: number,
   ) {
     this.base = new URL(settings.url.endsWith('/') ? settings.url : `${settings.url}/`);
-    this.agent = new Agent({
+    this.upstreamAgent = new Agent({
       keepAliveTimeout: 4000,
-      connect: { lookup, rejectUnauthorized: !settings.insecure, ...(settings.caBundle ? { ca: settings.caBundle } : {}) },
+      connect: { lookup: policy.lookup, rejectUnauthorized: !settings.insecure, ...(settings.caBundle ? { ca: settings.caBundle } : {}) },
     });
+    this.foreignAgent = new Agent({ keepAliveTimeout: 4000, connect: { lookup: policy.lookup } });
   }
 
   get origin(): string {
@@ -66,28 +80,27 @@ export class UpstreamClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close().catch(() => undefined);
+    await Promise.all([this.upstreamAgent.close().catch(() => undefined), this.foreignAgent.close().catch(() => undefined)]);
   }
 
   /** Sends the request, answering one auth challenge; network failures are UpstreamUnreachableError. */
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     const url = new URL(`v2/${req.path}`, this.base);
     const scope = `repository:${req.repository}:pull`;
-    let response = await this.follow(url, req, this.authorization(scope));
-    if (response.statusCode !== 401) return response;
-    const challenge = parseChallenge(response.headers['www-authenticate']);
-    await response.body.dump().catch(() => undefined);
+    const first = await this.follow(url, req, this.authorization(scope));
+    if (first.response.statusCode !== 401 || first.url.origin !== this.base.origin) return first.response;
+    const challenge = parseChallenge(first.response.headers['www-authenticate']);
     const authorization = challenge ? await this.answer(challenge, scope) : undefined;
-    if (!authorization) return this.follow(url, req, undefined);
-    response = await this.follow(url, req, authorization);
-    return response;
+    if (!authorization) return first.response;
+    await first.response.body.dump().catch(() => undefined);
+    return (await this.follow(url, req, authorization)).response;
   }
 
   private authorization(scope: string): string | undefined {
     if (this.settings.token) return `Bearer ${this.settings.token}`;
     const cached = this.tokens.get(scope);
     if (cached && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
-    return undefined;
+    return this.basicUpFront ? this.basic() : undefined;
   }
 
   private basic(): string | undefined {
@@ -97,24 +110,28 @@ export class UpstreamClient {
   }
 
   private async answer(challenge: Challenge, scope: string): Promise<string | undefined> {
-    if (challenge.scheme === 'basic') return this.basic();
+    if (challenge.scheme === 'basic') {
+      this.basicUpFront = this.basic() !== undefined;
+      return this.basic();
+    }
     if (this.settings.token) return undefined;
-    const realm = challenge.params.realm;
-    if (!realm) return undefined;
     let tokenUrl: URL;
     try {
-      tokenUrl = new URL(realm);
+      tokenUrl = new URL(challenge.params.realm ?? '');
     } catch {
       throw new UpstreamUnreachableError(`the upstream's token realm is not a URL`);
     }
     if (tokenUrl.protocol !== 'https:' && tokenUrl.protocol !== 'http:') throw new UpstreamUnreachableError(`the upstream's token realm is not http(s)`);
+    const basic = this.basic();
+    if (basic && tokenUrl.protocol === 'http:' && this.base.protocol === 'https:') {
+      throw new UpstreamAuthError(`the upstream's token realm is plain http: its credentials are not sent there`);
+    }
     if (challenge.params.service) tokenUrl.searchParams.set('service', challenge.params.service);
     tokenUrl.searchParams.set('scope', scope);
-    const basic = this.basic();
-    const response = await this.follow(tokenUrl, { method: 'GET', path: '', repository: '' }, basic, true);
+    const { response } = await this.follow(tokenUrl, { method: 'GET', path: '', repository: '' }, basic, tokenUrl.origin);
     if (response.statusCode !== 200) {
       await response.body.dump().catch(() => undefined);
-      throw new UpstreamAuthError(`the upstream's token endpoint answered ${response.statusCode}${basic ? ' (check the credentials)' : ''}`, response.statusCode);
+      throw new UpstreamAuthError(`the upstream's token endpoint answered ${response.statusCode}${this.basic() ? ' (check the credentials)' : ''}`);
     }
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
     try {
@@ -130,17 +147,30 @@ export class UpstreamClient {
     return `Bearer ${token}`;
   }
 
-  /** One request, following redirects; credentials go only to the upstream's origin (or the realm, for a token request). */
-  private async follow(url: URL, req: UpstreamRequest, authorization: string | undefined, toRealm = false): Promise<UpstreamResponse> {
-    const origin = url.origin;
+  /**
+   * One request, following redirects; `authorization` goes only to `credentialOrigin`
+   * (the upstream's, or the realm's for a token request). Returns the last response and its URL.
+   */
+  private async follow(
+    url: URL,
+    req: UpstreamRequest,
+    authorization: string | undefined,
+    credentialOrigin = this.base.origin,
+  ): Promise<{ response: UpstreamResponse; url: URL }> {
     for (let hops = 0; ; hops++) {
-      const sameOrigin = toRealm ? url.origin === origin : url.origin === this.base.origin;
+      try {
+        this.policy.assertAllowedUrl(url.href);
+      } catch (err) {
+        if (err.name !== 'TargetNotAllowedError') throw err;
+        throw new UpstreamUnreachableError(`the upstream ${hops ? 'redirected' : 'sent Berth'} to an address the target policy refuses (see PROXY_ALLOW_PRIVATE_TARGETS)`);
+      }
+      const upstream = url.origin === this.base.origin;
       let response: Dispatcher.ResponseData;
       try {
         response = await request(url, {
-          dispatcher: this.agent,
+          dispatcher: upstream ? this.upstreamAgent : this.foreignAgent,
           method: req.method,
-          headers: { ...req.headers, ...(authorization && sameOrigin ? { authorization } : {}), 'user-agent': 'berth-proxy' },
+          headers: { ...req.headers, ...(authorization && url.origin === credentialOrigin ? { authorization } : {}), 'user-agent': 'berth-proxy' },
           headersTimeout: this.timeoutMs,
           bodyTimeout: this.timeoutMs,
         });
@@ -148,7 +178,7 @@ export class UpstreamClient {
         throw new UpstreamUnreachableError(describeNetworkError(err));
       }
       const location = response.headers.location;
-      if (![301, 302, 303, 307, 308].includes(response.statusCode) || typeof location !== 'string') return response;
+      if (![301, 302, 303, 307, 308].includes(response.statusCode) || typeof location !== 'string') return { response, url };
       await response.body.dump().catch(() => undefined);
       if (hops >= MAX_REDIRECTS) throw new UpstreamUnreachableError('the upstream redirected too many times');
       const next = new URL(location, url);
@@ -160,10 +190,7 @@ export class UpstreamClient {
 
 /** The upstream refused the configured credentials (or their absence). */
 export class UpstreamAuthError extends Error {
-  constructor(
-    message: string,
-    readonly statusCode: number,
-  ) {
+  constructor(message: string) {
     super(message);
     this.name = 'UpstreamAuthError';
   }
@@ -183,8 +210,10 @@ export function parseChallenge(header: string | string[] | undefined): Challenge
 }
 
 function describeNetworkError(err: unknown): string {
-  const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string; name?: string };
-  if (e?.name === 'TargetNotAllowedError') return `the upstream's address is not allowed: ${e.message}`;
+  const e = err as { code?: string; cause?: { code?: string; message?: string; name?: string }; message?: string; name?: string };
+  if (e?.name === 'TargetNotAllowedError' || e?.cause?.name === 'TargetNotAllowedError') {
+    return 'the upstream resolves to an address the target policy refuses (see PROXY_ALLOW_PRIVATE_TARGETS)';
+  }
   const code = e?.code ?? e?.cause?.code;
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'the upstream did not answer in time';
   if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'the upstream could not be reached in time';

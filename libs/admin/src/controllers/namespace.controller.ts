@@ -1,4 +1,4 @@
-import { Body, Delete, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
+import { Body, Delete, ForbiddenException, Get, Param, Patch, Post, Put, Query } from '@nestjs/common';
 import { ChangesContent } from '@berth/distribution';
 import { ProxyNamespaceService } from '@berth/proxy';
 import type { z } from 'zod';
@@ -52,13 +52,15 @@ export class NamespaceController {
 
   @Patch(':ns')
   @NamespaceRole('owner')
-  @Operation({ id: 'updateNamespace', summary: "Change a namespace's visibility, or a proxy namespace's upstream (owners)", status: 200, answer: namespaceView, errors: [409] })
+  @Operation({ id: 'updateNamespace', summary: "Change a namespace's visibility (owners), or a proxy namespace's upstream (administrators)", status: 200, answer: namespaceView, errors: [403, 409] })
   async update(
     @Param('ns') ns: string,
     @Body({ schema: updateNamespaceBody }) body: z.output<typeof updateNamespaceBody>,
     @Change() ctx: ChangeContext,
     @CurrentUser() user: UserIdentity,
   ) {
+    // The upstream decides where Berth connects and with which credentials: administrators only.
+    if (body.upstream && !user.isAdmin) throw new ForbiddenException('only a system administrator changes an upstream');
     if (body.upstream) await this.proxies.update(ns, body.upstream, ctx);
     if (body.visibility) await this.namespaces.setVisibility(ns, body.visibility, ctx);
     return this.withUpstream(this.namespaces.get(user, ns));

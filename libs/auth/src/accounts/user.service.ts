@@ -160,7 +160,7 @@ export class UserService {
       if (isSelf(ctx.actor, id)) throw new ForbiddenException('you cannot delete your own account');
       const soleOwnerOf: { name: string }[] = await manager.query(
         `SELECT n.name FROM memberships m JOIN namespaces n ON n.id = m.namespace_id
-          WHERE m.user_id = $1 AND m.role = 'owner' AND n.kind = 'organization'
+          WHERE m.user_id = $1 AND m.role = 'owner' AND n.kind IN ('organization', 'proxy')
             AND NOT EXISTS (SELECT 1 FROM memberships o WHERE o.namespace_id = m.namespace_id AND o.role = 'owner' AND o.user_id <> $1)
           ORDER BY n.name`,
         [id],

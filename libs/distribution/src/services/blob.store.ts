@@ -71,4 +71,10 @@ export class BlobStore {
       [digest, size, repositoryId],
     );
   }
+
+  /** The size of a stored blob (in any repository) whose bytes are not marked missing, or null. */
+  async storedSize(m: EntityManager, digest: string): Promise<number | null> {
+    const rows: { size: string }[] = await m.query(`SELECT size FROM blobs WHERE digest = $1 AND missing_since IS NULL`, [digest]);
+    return rows.length ? Number(rows[0].size) : null;
+  }
 }

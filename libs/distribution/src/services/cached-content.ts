@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { parseManifest } from '@berth/core';
+import { RegistryError, parseManifest } from '@berth/core';
 import { ManifestChanges } from '@berth/database';
 import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
 import { BlobStore } from './blob.store.js';
@@ -16,6 +16,7 @@ import { UploadStore } from './upload.store.js';
  * digest, written as a push would write it (the same tables, storage paths, quota and
  * lock order), but without the push's rule that a manifest's blobs be present first: a
  * cache holds a manifest before anyone pulled its layers. No push event: this is a pull.
+ * A quota the content would exceed is DENIED, as for a push; the cache then serves without storing.
  */
 @Injectable()
 export class CachedContent {
@@ -40,7 +41,11 @@ export class CachedContent {
     const manifest = parseManifest(content, contentType);
     const repositoryId = await this.dataSource.transaction(async (manager) => {
       await this.quotas.check(manager, name, { kind: 'manifest', digest, bytes: content.length });
-      const id = await this.repositories.ensureId(name, manager);
+      await this.repositories.ensureId(name, manager);
+      // The push's lock order: the repository row (FOR KEY SHARE) before the manifest rows.
+      const held = await this.manifests.lockReferences(manager, name, [], []);
+      if (!held) throw new RegistryError('NAME_UNKNOWN', `repository ${name} was deleted meanwhile`, { name });
+      const id = held.repositoryId;
       await this.manifests.insert(manager, {
         repositoryId: id,
         digest,
@@ -59,6 +64,24 @@ export class CachedContent {
     });
     this.changes.changed([name]);
     return repositoryId;
+  }
+
+  /** The size of a blob this registry stores (for any repository), or null. */
+  async storedBlobSize(digest: string): Promise<number | null> {
+    return this.blobs.storedSize(this.dataSource.manager, digest);
+  }
+
+  /**
+   * Links a stored blob into `name` (the upstream has confirmed that repository holds it),
+   * as a mount does: quota, repository, then the digest's lock. False when the blob is gone meanwhile.
+   */
+  async linkBlob(name: string, digest: string, size: number): Promise<boolean> {
+    return this.dataSource.transaction(async (manager) => {
+      await this.quotas.check(manager, name, { kind: 'blob', bytes: size, digest });
+      const repositoryId = await this.repositories.ensureId(name, manager);
+      if (!(await this.uploads.lockForCompletion(manager, repositoryId, digest))) return false;
+      return this.blobs.link(manager, repositoryId, digest);
+    });
   }
 
   /**
