@@ -81,7 +81,7 @@ describe.runIf(available)('pull-through cache', () => {
     expect(usage.body.repositories).toBeGreaterThanOrEqual(1);
   });
 
-  test('a one-component name on a Docker Hub upstream is library/<name>; pathPrefix prefixes the upstream name', async () => {
+  test('pathPrefix prefixes the upstream name (the Docker Hub library/ rule is in the unit spec)', async () => {
     const repo = uniq('team');
     const image = await pushUpstream(`acme/${repo}`, 'v1');
     await createProxyNamespace(berth, uniq('pre'), { url: counting.url, pathPrefix: 'acme' }).then(async (ns) => {
@@ -105,29 +105,52 @@ describe.runIf(available)('pull-through cache', () => {
   });
 
   test('a tag moved upstream is seen after the TTL and not before; an unmoved tag costs one HEAD', async () => {
+    const name = uniq('ttl');
+    await createProxyNamespace(berth, name, { url: counting.url, tagTtlSeconds: 3600 });
     const repo = `library/${uniq('ttl')}`;
     const first = await pushUpstream(repo, 'latest');
-    await pullImage(`short/${repo}`, 'latest', first);
-    await new Promise((r) => setTimeout(r, 1100));
-    counting.reset();
-    const unmoved = await c.request('GET', `/v2/short/${repo}/manifests/latest`, { headers: { accept: first.mediaType } });
-    expect(unmoved.headers.get('docker-content-digest')).toBe(first.digest);
-    expect(counting.count(`HEAD /v2/${repo}/manifests/latest`)).toBe(1);
-    expect(counting.count(`GET /v2/${repo}/manifests/latest`)).toBe(0);
-
+    await pullImage(`${name}/${repo}`, 'latest', first);
     const second = await pushUpstream(repo, 'latest');
     counting.reset();
-    const within = await c.request('GET', `/v2/short/${repo}/manifests/latest`, { headers: { accept: first.mediaType } });
+    const within = await c.request('GET', `/v2/${name}/${repo}/manifests/latest`, { headers: { accept: first.mediaType } });
     expect(within.headers.get('docker-content-digest')).toBe(first.digest);
     expect(counting.count('/v2/')).toBe(0);
-    await new Promise((r) => setTimeout(r, 1100));
-    const after = await c.request('GET', `/v2/short/${repo}/manifests/latest`, { headers: { accept: second.mediaType } });
+    // The TTL over (0: every pull asks): one HEAD sees the move, one GET fetches it.
+    expect((await adminCall(berth, 'PATCH', `/namespaces/${name}`, { upstream: { tagTtlSeconds: 0 } })).status).toBe(200);
+    const after = await c.request('GET', `/v2/${name}/${repo}/manifests/latest`, { headers: { accept: second.mediaType } });
     expect(after.headers.get('docker-content-digest')).toBe(second.digest);
     expect(counting.count(`HEAD /v2/${repo}/manifests/latest`)).toBe(1);
     expect(counting.count(`GET /v2/${repo}/manifests/latest`)).toBe(1);
-    // The old manifest stays reachable by digest.
-    const old = await c.request('GET', `/v2/short/${repo}/manifests/${first.digest}`, { headers: { accept: first.mediaType } });
+    counting.reset();
+    const unmoved = await c.request('GET', `/v2/${name}/${repo}/manifests/latest`, { headers: { accept: second.mediaType } });
+    expect(unmoved.headers.get('docker-content-digest')).toBe(second.digest);
+    expect(counting.count(`HEAD /v2/${repo}/manifests/latest`)).toBe(1);
+    expect(counting.count(`GET /v2/${repo}/manifests/latest`)).toBe(0);
+    // The old manifest stays reachable by digest, without asking upstream.
+    const old = await c.request('GET', `/v2/${name}/${repo}/manifests/${first.digest}`, { headers: { accept: first.mediaType } });
     expect(old.status).toBe(200);
+    expect(counting.count(`/manifests/${first.digest}`)).toBe(0);
+  });
+
+  test('a layer shared by two images is downloaded once: the second repository links it after a HEAD upstream', async () => {
+    const layer = randomBlob(500_000);
+    const one = `library/${uniq('one')}`;
+    const two = `library/${uniq('two')}`;
+    await up.pushBlob(one, layer);
+    await up.pushBlob(two, layer);
+    const digest = sha256(layer);
+    expect((await c.request('GET', `/v2/hub/${one}/blobs/${digest}`)).body.equals(layer)).toBe(true);
+    await eventually(async () => (await linked(`hub/${one}`, digest)));
+    counting.reset();
+    expect((await c.request('GET', `/v2/hub/${two}/blobs/${digest}`)).body.equals(layer)).toBe(true);
+    expect(counting.count(`GET /v2/${two}/blobs/${digest}`)).toBe(0);
+    expect(counting.count(`HEAD /v2/${two}/blobs/${digest}`)).toBe(1);
+    await eventually(() => linked(`hub/${two}`, digest));
+    // A repository upstream does not have it is told so, and gets no link.
+    const three = `library/${uniq('three')}`;
+    await pushUpstream(three, 'v1');
+    expectError(await c.request('GET', `/v2/hub/${three}/blobs/${digest}`), 404, 'BLOB_UNKNOWN');
+    expect(await linked(`hub/${three}`, digest)).toBe(false);
   });
 
   test('an index is cached, and its child manifests are fetched when asked for', async () => {
@@ -178,7 +201,7 @@ describe.runIf(available)('pull-through cache', () => {
     expect(received.early).toBeGreaterThan(0);
     expect(received.early).toBeLessThan(layer.length);
     expect(received.all.equals(layer)).toBe(true);
-    await eventually(async () => (await c.request('HEAD', `/v2/hub/${repo}/blobs/${digest}`)).status === 200);
+    await eventually(() => linked(`hub/${repo}`, digest));
     counting.reset();
     const cached = await c.request('GET', `/v2/hub/${repo}/blobs/${digest}`);
     expect(cached.body.equals(layer)).toBe(true);
@@ -235,7 +258,7 @@ describe.runIf(available)('pull-through cache', () => {
       req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
     });
     counting.release();
-    await eventually(async () => (await c.request('HEAD', `/v2/hub/${repo}/blobs/${digest}`)).status === 200 && (await metric('berth_proxy_fill_seconds_count{namespace="hub",outcome="stored"}')) > 0);
+    await eventually(() => linked(`hub/${repo}`, digest));
     const again = await c.request('GET', `/v2/hub/${repo}/blobs/${digest}`);
     expect(again.body.equals(blob)).toBe(true);
     expect(counting.count(`GET /v2/${repo}/blobs/${digest}`)).toBe(1);
@@ -266,6 +289,20 @@ describe.runIf(available)('pull-through cache', () => {
     expectError(await c.request('GET', `/v2/short/${repo}/blobs/${sha256(randomBlob(10))}`), 404, 'BLOB_UNKNOWN');
   });
 
+  test('a namespace over its quota still serves what upstream sends, without keeping it', async () => {
+    const name = uniq('full');
+    await createProxyNamespace(berth, name, { url: counting.url });
+    expect((await adminCall(berth, 'PUT', `/namespaces/${name}/quota`, { quotaBytes: 0 })).status).toBe(200);
+    const repo = `library/${uniq('quota')}`;
+    const image = await pushUpstream(repo, 'v1');
+    await pullImage(`${name}/${repo}`, 'v1', image);
+    const usage = await adminCall(berth, 'GET', `/namespaces/${name}/usage`);
+    expect(usage.body.repositories).toBe(0);
+    counting.reset();
+    await pullImage(`${name}/${repo}`, 'v1', image);
+    expect(counting.count(`GET /v2/${repo}/manifests/v1`)).toBe(1);
+  });
+
   test('pushes are refused with 405 UNSUPPORTED; a maintainer deleting a cached tag evicts it', async () => {
     const repo = `library/${uniq('ro')}`;
     const image = await pushUpstream(repo, 'v1');
@@ -280,14 +317,30 @@ describe.runIf(available)('pull-through cache', () => {
     expect(counting.count(`GET /v2/${repo}/manifests/v1`)).toBe(1);
   });
 
-  test('mirror mode: ?ns=<upstream host> and MIRROR_DEFAULT_NAMESPACE route names without the namespace', async () => {
+  test('mirror mode: ?ns=<upstream host> routes to the proxy namespace of that host; MIRROR_DEFAULT_NAMESPACE serves names in no namespace', async () => {
+    const second = await CountingUpstream.start(upstream.url);
+    try {
+      const quay = uniq('quay');
+      await createProxyNamespace(berth, quay, { url: second.url });
+      const routed = `acme/${uniq('ns')}`;
+      const image = await pushUpstream(routed, 'v1');
+      counting.reset();
+      const viaNs = await c.request('GET', `/v2/${routed}/manifests/v1?ns=${second.host}`, { headers: { accept: image.mediaType } });
+      expect(viaNs.status).toBe(200);
+      expect(viaNs.headers.get('docker-content-digest')).toBe(image.digest);
+      const blob = await c.request('GET', `/v2/${routed}/blobs/${sha256(image.blobs[1])}?ns=${second.host}`);
+      expect(blob.body.equals(image.blobs[1])).toBe(true);
+      expect(second.count(`GET /v2/${routed}/manifests/v1`)).toBe(1);
+      expect(counting.count('/v2/')).toBe(0);
+      expect(JSON.parse((await c.request('GET', `/v2/${quay}/${routed}/tags/list`)).body.toString()).tags).toEqual(['v1']);
+      // A push keeps its name: the default mirror namespace does not take it.
+      const push = await c.request('POST', `/v2/${uniq('newns')}/app/blobs/uploads/`);
+      expect(push.status).toBe(202);
+    } finally {
+      await second.close();
+    }
     const repo = `library/${uniq('mirror')}`;
     const image = await pushUpstream(repo, 'v1');
-    const viaNs = await c.request('GET', `/v2/${repo}/manifests/v1?ns=${counting.host}`, { headers: { accept: image.mediaType } });
-    expect(viaNs.status).toBe(200);
-    expect(viaNs.headers.get('docker-content-digest')).toBe(image.digest);
-    const blob = await c.request('GET', `/v2/${repo}/blobs/${sha256(image.blobs[1])}?ns=${counting.host}`);
-    expect(blob.body.equals(image.blobs[1])).toBe(true);
     // `library` is no namespace here: the default mirror namespace serves it.
     const viaDefault = await c.request('GET', `/v2/${repo}/manifests/v1`, { headers: { accept: image.mediaType } });
     expect(viaDefault.status).toBe(200);
@@ -340,6 +393,22 @@ describe.runIf(available)('pull-through cache', () => {
     }
     expect((await adminCall(berth, 'POST', '/namespaces', { name: uniq('bad'), kind: 'proxy' })).status).toBe(400);
     expect((await adminCall(berth, 'PATCH', '/namespaces/admin', { upstream: { tagTtlSeconds: 5 } })).status).toBe(409);
+    // A new URL drops the stored secrets: they were given for the old one.
+    expect((await adminCall(berth, 'PATCH', `/namespaces/${name}`, { upstream: { username: 'robot', password: 'again-Secret-2' } })).body.upstream.hasPassword).toBe(true);
+    const moved = await adminCall(berth, 'PATCH', `/namespaces/${name}`, { upstream: { url: upstream.url } });
+    expect(moved.body.upstream).toMatchObject({ url: upstream.url, hasPassword: false });
+    // An owner who is no administrator changes the visibility, not the upstream.
+    const owner = { username: uniq('owner'), password: 'owner-Password-123' };
+    expect((await adminCall(berth, 'POST', '/users', owner)).status).toBe(201);
+    expect([200, 201]).toContain((await adminCall(berth, 'PUT', `/namespaces/${name}/members/${owner.username}`, { role: 'owner' })).status);
+    const asOwner = (body: unknown) =>
+      fetch(`${berth.url}/api/v1/namespaces/${name}`, {
+        method: 'PATCH',
+        headers: { authorization: `Basic ${Buffer.from(`${owner.username}:${owner.password}`).toString('base64')}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await asOwner({ upstream: { url: 'http://127.0.0.1:9' } })).status).toBe(403);
+    expect((await asOwner({ visibility: 'public' })).status).toBe(200);
   });
 
   test('a second Berth as upstream: its Docker token flow is followed with the configured credentials', async () => {
@@ -367,6 +436,12 @@ describe.runIf(available)('pull-through cache', () => {
       await other.close();
     }
   });
+
+  /** Whether the blob is cached (linked) in the repository, from the database. */
+  async function linked(name: string, digest: string): Promise<boolean> {
+    const rows = await berth.database!.query(`SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id WHERE r.name = $1 AND rb.digest = $2`, [name, digest]);
+    return rows.length > 0;
+  }
 
   function basic(): string {
     return `Basic ${Buffer.from(`${berth.admin.username}:${berth.admin.password}`).toString('base64')}`;
