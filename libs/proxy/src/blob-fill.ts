@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type FileHandle, mkdir, open, readdir, rm } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -12,10 +12,14 @@ const MAX_PENDING = 8 * 1024 * 1024;
 /** The most recently written bytes kept in memory for the clients reading at the head of a fill. */
 const WINDOW = 8 * 1024 * 1024;
 
+/** A spool directory of another host untouched this long belongs to a process that is gone. */
+const FOREIGN_SPOOL_MAX_AGE_MS = 24 * 3600_000;
+
 /**
  * This process's spool directory under `root`, emptied: `<host>-<pid>`, so that processes
- * sharing a DATA_DIR never touch each other's fills. What a killed process left (its own
- * earlier directory, or one of a process of this host that is gone) is removed.
+ * sharing a DATA_DIR never touch each other's fills. What a killed process left is
+ * removed: its own earlier directory, one of a process of this host that is gone, and one
+ * of another host (a restarted container) untouched for a day.
  */
 export async function prepareSpool(root: string): Promise<string> {
   const prefix = `${hostname()}-`;
@@ -23,7 +27,10 @@ export async function prepareSpool(root: string): Promise<string> {
   await mkdir(root, { recursive: true });
   for (const entry of await readdir(root)) {
     const pid = entry.startsWith(prefix) ? Number(entry.slice(prefix.length)) : NaN;
-    if (Number.isInteger(pid) && (pid === process.pid || !alive(pid))) await rm(join(root, entry), { recursive: true, force: true });
+    const gone = Number.isInteger(pid)
+      ? pid === process.pid || !alive(pid)
+      : Date.now() - (await stat(join(root, entry)).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs > FOREIGN_SPOOL_MAX_AGE_MS;
+    if (gone) await rm(join(root, entry), { recursive: true, force: true });
   }
   await mkdir(own);
   return own;
@@ -74,6 +81,8 @@ export class BlobFill extends EventEmitter {
 
   /** `spoolDir`: from prepareSpool. */
   static async create(spoolDir: string, digest: string, size: number): Promise<BlobFill> {
+    // Another host's start may have taken it for abandoned (idle for a day).
+    await mkdir(spoolDir, { recursive: true });
     const path = join(spoolDir, randomUUID());
     return new BlobFill(digest, size, await open(path, 'w+'), path);
   }
