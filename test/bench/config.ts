@@ -68,6 +68,8 @@ export interface BenchConfig {
   proxyLayerBytes: number;
   /** The auth modes in which figure 8 pulls through Berth (one Berth process; a fresh blob per mode and round). */
   proxyAuth: BerthMode['auth'][];
+  /** Figure 8's 8d/8e: the rate of the bandwidth-limited link in front of the upstream, bytes/s; 0 leaves them out. */
+  proxyLinkBytesPerSec: number;
   /** BENCH_ONLY=proxy: figure 8 alone (no configurations, no figure 7). */
   only: OnlyPart | null;
   repoRoot: string;
@@ -178,6 +180,7 @@ export function loadConfig(): BenchConfig {
     proxy,
     proxyLayerBytes: intEnv('BENCH_PROXY_LAYER_MIB', 256, 1) * MiB,
     proxyAuth: parseProxyAuth(process.env.BENCH_PROXY_AUTH),
+    proxyLinkBytesPerSec: intEnv('BENCH_PROXY_LINK_MIBPS', 200, 0) * MiB,
     only: parseOnly(process.env.BENCH_ONLY, proxy),
     repoRoot,
     // Override only to exercise the harness against a stand-in server.

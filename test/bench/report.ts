@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, relative } from 'node:path';
 import { MiB, type BenchConfig, type ConfigName } from './config.js';
 import type { Clients } from './neutral-clients.js';
-import type { ProxyFigures, ProxyResult, ProxyRound } from './proxy-figure.js';
+import type { ProxyFigures, ProxyLinkRound, ProxyResult, ProxyRound } from './proxy-figure.js';
 import type { WebhookResult } from './webhook-figure.js';
 import type { RoundFigures } from './workload.js';
 import type { RssReport } from './rss.js';
@@ -201,11 +201,9 @@ function roundsCell(values: number[], ratios: boolean): string {
   );
 }
 
-const proxyRounds = (figures: ProxyFigures) => figures.subjects.flatMap((s) => s.rounds);
-
 /** Median ± spread over every round's direct pull (all servers' layers). */
-function directCell(figures: ProxyFigures, pick: (r: ProxyRound) => number, unit: string): string {
-  const values = proxyRounds(figures).map(pick);
+function directCell<R extends ProxyRound | ProxyLinkRound>(rounds: R[], pick: (r: R) => number, unit: string): string {
+  const values = rounds.map(pick);
   if (values.length === 0) return '-';
   return `${fmt(median(values))} ${unit}${values.length > 1 ? ` ±${Math.round(spreadPct(values))} %` : ''}`;
 }
@@ -216,17 +214,34 @@ function proxyMarkdown(config: BenchConfig, proxy: ProxyResult): string[] {
   const f = proxy.figures;
   const layer = `${f.layerMiB} MiB`;
   const subjects = f.subjects.filter((s) => s.rounds.length > 0);
+  const rounds = subjects.flatMap((s) => s.rounds);
+  // 8d/8e: the subjects' link rounds (a subject whose loopback rounds failed has none).
+  const linkRounds = subjects.flatMap((s) => s.linkRounds ?? []);
+  const link = f.link && linkRounds.length > 0 ? f.link : null;
+  const linkCells = (pick: (r: ProxyLinkRound) => number) =>
+    subjects.map((s) => (s.linkRounds?.length ? roundsCell(s.linkRounds.map(pick), true) : '-')).join(' | ');
   const lines = [
     `**Figure 8, pull-through cache**${proxy.status === 'failed' ? ` (FAILED: ${proxy.error}; the rounds that finished are shown)` : ''}: ` +
       `a fresh ${layer} random layer per round and server, pushed to the upstream (${f.upstream}, no auth, on this machine), ` +
       `pulled with the same client as figure 3 straight from the upstream ("direct"), then through each proxy: cold (not cached, the proxy fetches it as it answers), ` +
-      `then cached. Cells: each round's ratio to the same round's baseline, ${cellMeaning(config.rounds).replace('newly started process', 'newly started servers')}.`,
+      `then cached. Cells: each round's ratio to the same round's baseline, ${cellMeaning(config.rounds).replace('newly started process', 'newly started servers')}.` +
+      (link
+        ? ` 8d/8e: the same with the upstream behind a ${link.MiBps} MiB/s link (a forwarder pacing both directions, shared by all connections, no added latency): ` +
+          `the direct pull through it, the proxies (a second proxy namespace in the same Berth, a second Distribution proxy) fetching through it, layers of their own; ` +
+          `round r of 8d/8e runs after round r of 8a–8c.`
+        : ''),
     '',
     `| figure | target | direct from the upstream, median | ${subjects.map((s) => s.label).join(' | ')} |`,
     `| --- | --- | --- |${subjects.map(() => ' --- |').join('')}`,
-    `| 8a. cold pull ${layer} / direct, throughput | ≥ 0.9× | ${directCell(f, (r) => r.direct.MiBps, 'MiB/s')} | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.coldThroughput), true)).join(' | ')} |`,
-    `| 8b. cold pull / direct, time to first byte | ≤ 2× | ${directCell(f, (r) => r.direct.ttfbMs, 'ms')} | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.coldTtfb), true)).join(' | ')} |`,
+    `| 8a. cold pull ${layer} / direct, throughput | ≥ 0.9× | ${directCell(rounds, (r) => r.direct.MiBps, 'MiB/s')} | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.coldThroughput), true)).join(' | ')} |`,
+    `| 8b. cold pull / direct, time to first byte | ≤ 2× | ${directCell(rounds, (r) => r.direct.ttfbMs, 'ms')} | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.coldTtfb), true)).join(' | ')} |`,
     `| 8c. cached pull / a local pull from the same server, throughput | ≈ 1.0× | - | ${subjects.map((s) => roundsCell(s.rounds.map((r) => r.ratios.cachedThroughput), true)).join(' | ')} |`,
+    ...(link
+      ? [
+          `| 8d. cold pull ${layer} / direct, both over a ${link.MiBps} MiB/s link, throughput | ≥ 0.9× | ${directCell(linkRounds, (r) => r.direct.MiBps, 'MiB/s')} | ${linkCells((r) => r.ratios.coldThroughput)} |`,
+          `| 8e. cold pull / direct over the link, time to first byte | ≤ 2× | ${directCell(linkRounds, (r) => r.direct.ttfbMs, 'ms')} | ${linkCells((r) => r.ratios.coldTtfb)} |`,
+        ]
+      : []),
     '',
     "| figure 8, absolute: round 1, median of the rest (min–max) | cold pull, MiB/s | cold pull TTFB, ms | stored, s after the cold pull | cached pull, MiB/s | local pull (8c's baseline), MiB/s | RSS before the cold pull → peak during it (VmHWM), MiB |",
     '| --- | --- | --- | --- | --- | --- | --- |',
@@ -238,6 +253,20 @@ function proxyMarkdown(config: BenchConfig, proxy: ProxyResult): string[] {
       `| ${s.label} | ${roundsCell(values(s, (r) => r.cold.MiBps), false)} | ${roundsCell(values(s, (r) => r.cold.ttfbMs), false)} | ` +
         `${roundsCell(values(s, (r) => r.cachedAfterSec), false)} | ${roundsCell(values(s, (r) => r.cached.MiBps), false)} | ${roundsCell(values(s, (r) => r.local.MiBps), false)} | ${rss} |`,
     );
+  }
+  if (link) {
+    lines.push(
+      '',
+      `| figure 8d/8e, absolute over the ${link.MiBps} MiB/s link: round 1, median of the rest (min–max) | cold pull, MiB/s | cold pull TTFB, ms | stored, s after the cold pull | layers the link carried from the upstream, cold pull to stored | RSS before the cold pull → peak during it (VmHWM), MiB |`,
+      '| --- | --- | --- | --- | --- | --- |',
+    );
+    for (const s of subjects.filter((x) => x.linkRounds?.length)) {
+      const rss = s.linkRounds.map((r) => `${r.rssBeforeMiB === null ? '-' : fmt(r.rssBeforeMiB)} → ${r.coldRss.peakHwmMiB === null ? '-' : fmt(r.coldRss.peakHwmMiB)}`).join(', ');
+      const cell = (pick: (r: ProxyLinkRound) => number) => roundsCell(s.linkRounds.map(pick), false);
+      lines.push(
+        `| ${s.label} | ${cell((r) => r.cold.MiBps)} | ${cell((r) => r.cold.ttfbMs)} | ${cell((r) => r.cachedAfterSec)} | ${cell((r) => r.upstreamFetches)} | ${rss} |`,
+      );
+    }
   }
   lines.push('', `Local pulls (8c's baseline): ${subjects.map((s) => `${s.label}: ${s.localBaseline}`).join('; ')}.`);
   if (f.berthMaxSampledRssMiB !== null) {
@@ -321,6 +350,7 @@ export async function writeJson(config: BenchConfig, run: RunInfo, results: Conf
       webhookDurationSec: config.webhooks ? config.webhookDurationSec : null,
       proxyLayerMiB: config.proxy ? config.proxyLayerBytes / MiB : null,
       proxyAuth: config.proxy ? config.proxyAuth : null,
+      proxyLinkMiBps: config.proxy ? config.proxyLinkBytesPerSec / MiB : null,
     },
     configurations: results,
     summary: {

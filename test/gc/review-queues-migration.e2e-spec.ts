@@ -31,8 +31,9 @@ describe.skipIf(!available)('garbage collection: the review queues migration', (
   };
 
   it('queues once every existing manifest, link and blob that nothing holds, and nothing held', async () => {
-    expect(MIGRATIONS.at(-1)!.name).toBe('GcReviewQueues1765000000080');
-    await migrate(MIGRATIONS.slice(0, -1));
+    const at = MIGRATIONS.findIndex((m) => m.name === 'GcReviewQueues1765000000080');
+    expect(at).toBeGreaterThan(0);
+    await migrate(MIGRATIONS.slice(0, at));
     const digest = (x: string) => `sha256:${x.repeat(64)}`;
     await db.query(`INSERT INTO repositories (name) VALUES ('old/app'), ('old/lib')`);
     await db.query(`INSERT INTO blobs (digest, size) VALUES ($1, 1), ($2, 2), ($3, 3)`, [digest('a'), digest('b'), digest('c')]);

@@ -426,6 +426,12 @@ describe.runIf(available)('pull-through cache', () => {
       await pullImage(`${name}/team/app`, 'v1', image);
       // One token for the manifest and its three blobs: reused until it expires.
       expect(await logins()).toBe(before + 1);
+      // Its referrers API answers for the proxy namespace.
+      const sbom = buildImage({ artifactType: 'application/spdx+json', subject: image.descriptor, layers: 1, layerSize: 32 });
+      await new RegistryClient(other.url).pushImage('team/app', 'sbom', sbom);
+      const referrers = await c.request('GET', `/v2/${name}/team/app/referrers/${image.digest}`);
+      expect(referrers.status).toBe(200);
+      expect(JSON.parse(referrers.body.toString()).manifests).toEqual([expect.objectContaining({ digest: sbom.digest, artifactType: 'application/spdx+json' })]);
       // Anonymous upstream access to a private namespace is refused: not found here.
       const anonymous = uniq('anon');
       await createProxyNamespace(berth, anonymous, { url: other.url });
