@@ -216,10 +216,10 @@ function proxyMarkdown(config: BenchConfig, proxy: ProxyResult): string[] {
   const subjects = f.subjects.filter((s) => s.rounds.length > 0);
   const rounds = subjects.flatMap((s) => s.rounds);
   // 8d/8e: the subjects' link rounds (a subject whose loopback rounds failed has none).
-  const linkRounds = subjects.flatMap((s) => s.linkRounds ?? []);
+  const linkRounds = subjects.flatMap((s) => s.linkRounds);
   const link = f.link && linkRounds.length > 0 ? f.link : null;
   const linkCells = (pick: (r: ProxyLinkRound) => number) =>
-    subjects.map((s) => (s.linkRounds?.length ? roundsCell(s.linkRounds.map(pick), true) : '-')).join(' | ');
+    subjects.map((s) => (s.linkRounds.length ? roundsCell(s.linkRounds.map(pick), true) : '-')).join(' | ');
   const lines = [
     `**Figure 8, pull-through cache**${proxy.status === 'failed' ? ` (FAILED: ${proxy.error}; the rounds that finished are shown)` : ''}: ` +
       `a fresh ${layer} random layer per round and server, pushed to the upstream (${f.upstream}, no auth, on this machine), ` +
@@ -260,7 +260,7 @@ function proxyMarkdown(config: BenchConfig, proxy: ProxyResult): string[] {
       `| figure 8d/8e, absolute over the ${link.MiBps} MiB/s link: round 1, median of the rest (min–max) | cold pull, MiB/s | cold pull TTFB, ms | stored, s after the cold pull | layers the link carried from the upstream, cold pull to stored | RSS before the cold pull → peak during it (VmHWM), MiB |`,
       '| --- | --- | --- | --- | --- | --- |',
     );
-    for (const s of subjects.filter((x) => x.linkRounds?.length)) {
+    for (const s of subjects.filter((x) => x.linkRounds.length)) {
       const rss = s.linkRounds.map((r) => `${r.rssBeforeMiB === null ? '-' : fmt(r.rssBeforeMiB)} → ${r.coldRss.peakHwmMiB === null ? '-' : fmt(r.coldRss.peakHwmMiB)}`).join(', ');
       const cell = (pick: (r: ProxyLinkRound) => number) => roundsCell(s.linkRounds.map(pick), false);
       lines.push(
