@@ -63,7 +63,7 @@ export class BlobFill extends EventEmitter {
   private ended = false;
   private closed = false;
   private readonly hash;
-  /** The chunks written last (at most WINDOW bytes, ending at `written`): clients at the head read them from memory. */
+  /** The chunks that arrived last (about WINDOW bytes, ending at `arrived`, the unwritten ones included): clients at the head read them from memory. */
   private window: Buffer[] = [];
   private windowStart = 0;
   private windowBytes = 0;
@@ -108,6 +108,10 @@ export class BlobFill extends EventEmitter {
       const actual = `${parseDigest(this.digest).algorithm}:${this.hash.digest('hex')}`;
       if (actual !== this.digest) throw new Error(`upstream sent bytes for ${this.digest} whose digest is ${actual}: nothing was cached`);
       this.state = 'verified';
+      // All of it is in the spool now: the window's memory goes.
+      this.window = [];
+      this.windowStart = this.size;
+      this.windowBytes = 0;
       this.emit('progress');
     } catch (err) {
       body.destroy();
@@ -143,7 +147,6 @@ export class BlobFill extends EventEmitter {
             const { bytesWritten } = await this.file.writev(batch, this.written);
             if (bytesWritten !== bytes) throw new Error(`the spool took ${bytesWritten} of ${bytes} bytes`);
             this.written += bytes;
-            this.remember(batch, bytes);
             this.emit('progress');
           }
         } catch (err) {
@@ -159,6 +162,8 @@ export class BlobFill extends EventEmitter {
         this.hash.update(chunk);
         pending.push(chunk);
         pendingBytes += chunk.length;
+        this.remember(chunk);
+        this.emit('progress');
         if (pendingBytes >= MAX_PENDING) body.pause();
         void pump();
       });
@@ -234,28 +239,27 @@ export class BlobFill extends EventEmitter {
     this.cleanUp();
   }
 
-  private remember(batch: Buffer[], bytes: number): void {
-    this.window.push(...batch);
-    this.windowBytes += bytes;
-    while (this.window.length > 1 && this.windowBytes - this.window[0].length >= WINDOW) {
+  private remember(chunk: Buffer): void {
+    this.window.push(chunk);
+    this.windowBytes += chunk.length;
+    // What leaves the window is in the spool already: only written chunks go.
+    while (this.window.length > 1 && this.windowBytes - this.window[0].length >= WINDOW && this.windowStart + this.window[0].length <= this.written) {
       const dropped = this.window.shift()!;
       this.windowStart += dropped.length;
       this.windowBytes -= dropped.length;
     }
   }
 
-  /** The bytes [offset, limit) from the window, when it still holds offset. */
+  /** The bytes from `offset` (before `limit`) of the window's chunk that holds it, without a copy; undefined when the window does not. */
   private fromWindow(offset: number, limit: number): Buffer | undefined {
-    if (offset < this.windowStart || !this.window.length) return undefined;
-    const parts: Buffer[] = [];
+    if (offset < this.windowStart) return undefined;
     let position = this.windowStart;
     for (const chunk of this.window) {
       const chunkEnd = position + chunk.length;
-      if (chunkEnd > offset) parts.push(chunk.subarray(Math.max(offset, position) - position, Math.min(limit, chunkEnd) - position));
+      if (chunkEnd > offset) return chunk.subarray(offset - position, Math.min(limit, chunkEnd) - position);
       position = chunkEnd;
-      if (position >= limit) break;
     }
-    return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+    return undefined;
   }
 
   /** The next bytes at `offset` (before `end`) once there are some; null at the end. */
@@ -263,13 +267,16 @@ export class BlobFill extends EventEmitter {
     for (;;) {
       if (this.state === 'failed') throw this.failure;
       if (offset >= end && this.state === 'verified') return null;
-      // A range's last byte (the end of an empty one) waits for the digest check.
-      const available = this.state === 'verified' ? this.size : Math.min(this.written, end - 1);
-      if (available > offset) {
-        const limit = Math.min(offset + READ_CHUNK, end, available);
-        const recent = this.fromWindow(offset, limit);
+      // A range's last byte (the end of an empty one) waits for the digest check. The window
+      // holds what arrived, written or not; the spool only what was written.
+      const held = (known: number) => (this.state === 'verified' ? end : Math.min(known, end - 1));
+      if (held(this.arrived) > offset) {
+        const recent = this.fromWindow(offset, Math.min(offset + READ_CHUNK, held(this.arrived)));
         if (recent) return recent;
-        const buffer = Buffer.allocUnsafe(limit - offset);
+      }
+      const available = held(this.written);
+      if (available > offset) {
+        const buffer = Buffer.allocUnsafe(Math.min(offset + READ_CHUNK, available) - offset);
         const { bytesRead } = await this.file.read(buffer, 0, buffer.length, offset);
         if (bytesRead === 0) throw new Error(`the spool of ${this.digest} ended early`);
         return bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
