@@ -6,7 +6,7 @@ import { RegistryError, parseManifest } from '@berth/core';
 import { ManifestChanges } from '@berth/database';
 import { STORAGE_DRIVER, type StorageDriver, blobDataPath, uploadDataPath, uploadDir } from '@berth/storage';
 import { BlobStore } from './blob.store.js';
-import { type FoundManifest, ManifestStore } from './manifest.store.js';
+import { type FoundManifest, ManifestStore, manifestRow } from './manifest.store.js';
 import { QuotaService } from './quota.service.js';
 import { RepositoryService } from './repository.service.js';
 import { UploadStore } from './upload.store.js';
@@ -46,20 +46,7 @@ export class CachedContent {
       const held = await this.manifests.lockReferences(manager, name, [], []);
       if (!held) throw new RegistryError('NAME_UNKNOWN', `repository ${name} was deleted meanwhile`, { name });
       const id = held.repositoryId;
-      await this.manifests.insert(manager, {
-        repositoryId: id,
-        digest,
-        mediaType: manifest.mediaType,
-        artifactType: manifest.artifactType ?? null,
-        content,
-        subjectDigest: manifest.subject?.digest ?? null,
-        annotations: manifest.annotations ?? null,
-        references: [
-          ...manifest.blobs.map((d) => ({ digest: d.digest, size: d.size, kind: 'blob' as const })),
-          ...manifest.manifests.map((d) => ({ digest: d.digest, size: d.size, kind: 'manifest' as const })),
-        ],
-        tag,
-      });
+      await this.manifests.insert(manager, manifestRow(id, digest, content, manifest, tag));
       return id;
     });
     this.changes.changed([name]);

@@ -5,7 +5,7 @@ import { AuditService, type ChangeContext } from '@berth/auth';
 import type { EventContext } from '@berth/notifications';
 import { ManifestChanges } from '@berth/database';
 import { ManifestCache } from './manifest-cache.js';
-import { ManifestStore } from './manifest.store.js';
+import { ManifestStore, manifestRow } from './manifest.store.js';
 import { PullThroughHooks } from './pull-through.js';
 import { QuotaService } from './quota.service.js';
 import { RegistryEvents } from './registry-events.js';
@@ -87,20 +87,7 @@ export class ManifestService {
       if (blob) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `blob ${blob} unknown to this repository`, { digest: blob });
       const child = children.find((d) => !held.manifests.has(d));
       if (child) throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest ${child} unknown to this repository`, { digest: child });
-      await this.store.insert(manager, {
-        repositoryId: held.repositoryId,
-        digest,
-        mediaType: manifest.mediaType,
-        artifactType: manifest.artifactType ?? null,
-        content,
-        subjectDigest: manifest.subject?.digest ?? null,
-        annotations: manifest.annotations ?? null,
-        references: [
-          ...manifest.blobs.map((d) => ({ digest: d.digest, size: d.size, kind: 'blob' as const })),
-          ...manifest.manifests.map((d) => ({ digest: d.digest, size: d.size, kind: 'manifest' as const })),
-        ],
-        tag,
-      });
+      await this.store.insert(manager, manifestRow(held.repositoryId, digest, content, manifest, tag));
       const target = this.events.manifestTarget(context, name, { digest, mediaType: manifest.mediaType, size: content.length }, tag);
       await this.events.record(manager, context, [{ action: 'push', target }]);
     });

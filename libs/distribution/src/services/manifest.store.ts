@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
+import type { ParsedManifest } from '@berth/core';
 
 /** The referenced digests a manifest push found linked (blobs) or stored (child manifests) in its repository. */
 export interface HeldReferences {
@@ -26,6 +27,24 @@ export interface FoundManifest {
   digest: string;
   mediaType: string;
   content: Buffer;
+}
+
+/** The row a parsed manifest is stored as, with its references, pointed at by `tag` when given. */
+export function manifestRow(repositoryId: number, digest: string, content: Buffer, manifest: ParsedManifest, tag?: string): ManifestRow {
+  return {
+    repositoryId,
+    digest,
+    mediaType: manifest.mediaType,
+    artifactType: manifest.artifactType ?? null,
+    content,
+    subjectDigest: manifest.subject?.digest ?? null,
+    annotations: manifest.annotations ?? null,
+    references: [
+      ...manifest.blobs.map((d) => ({ digest: d.digest, size: d.size, kind: 'blob' as const })),
+      ...manifest.manifests.map((d) => ({ digest: d.digest, size: d.size, kind: 'manifest' as const })),
+    ],
+    tag,
+  };
 }
 
 /** The SQL of a manifest push (manifests, their references and tags), on the caller's transaction. */
